@@ -1,0 +1,1 @@
+"""Analysis stage: find autograd Functions and read their forward and backward into a Plan."""

@@ -1,0 +1,219 @@
+"""Find `torch.autograd.Function` subclasses and turn each into a Plan or a Refusal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import libcst as cst
+
+from ..plan import Analysis, Parameter, Plan, Position, Refusal, StepSpec, SurrogateSpec
+from .expressions import code, count_loads, is_literal, loaded_names, method, strip_parens
+from .module_index import ModuleIndex
+from .step import LIKE, SCALAR, dtype_class, recognise_step
+from .symbolic import (
+    CTX,
+    EXPR,
+    GRAD,
+    NONE,
+    TUPLE,
+    ContextState,
+    Reader,
+    Unsupported,
+    Value,
+    expr,
+    grad,
+    parameters_of,
+)
+
+FUNCTION_BASES = frozenset({"torch.autograd.Function", "torch.autograd.function.Function"})
+_IGNORED_METHODS = frozenset({"vmap"})
+_LOST_METHODS = frozenset({"jvp", "vjp"})
+
+PositionOf = Callable[[cst.CSTNode], tuple[int, int]]
+
+
+@dataclass(frozen=True)
+class FunctionClass:
+    name: str
+    node: cst.ClassDef
+
+
+def is_function_base(base: cst.BaseExpression, index: ModuleIndex) -> bool:
+    qualified = index.qualify(base)
+    if qualified in FUNCTION_BASES:
+        return True
+    # `from torch.autograd import *` binds Function without saying so.
+    return (
+        isinstance(base, cst.Name)
+        and base.value == "Function"
+        and base.value not in index.assigned
+        and any(m in ("torch.autograd", "torch.autograd.function") for m in index.star_imports)
+    )
+
+
+def find_function_classes(module: cst.Module, index: ModuleIndex) -> list[FunctionClass]:
+    found = []
+    for statement in module.body:
+        if isinstance(statement, cst.ClassDef) and any(is_function_base(b.value, index) for b in statement.bases):
+            found.append(FunctionClass(statement.name.value, statement))
+    return found
+
+
+def analyse_function(
+    function: FunctionClass, index: ModuleIndex, path: str, position_of: PositionOf
+) -> Analysis:
+    line, column = position_of(function.node)
+    where = Position(path, line, column)
+    try:
+        return _analyse(function, index, where)
+    except Unsupported as problem:
+        at = where
+        if problem.node is not None:
+            try:
+                at = Position(path, *position_of(problem.node))
+            except KeyError:
+                pass  # a node the reader built itself has no source position
+        return Refusal(problem.code, f"{function.name}: {problem.message}", at, function.name)
+
+
+def _methods(node: cst.ClassDef) -> dict[str, cst.FunctionDef]:
+    methods: dict[str, cst.FunctionDef] = {}
+    body = node.body.body if isinstance(node.body, cst.IndentedBlock) else []
+    for statement in body:
+        if isinstance(statement, cst.FunctionDef):
+            methods[statement.name.value] = statement
+    return methods
+
+
+def _body(function: cst.FunctionDef) -> list[cst.BaseStatement]:
+    if isinstance(function.body, cst.IndentedBlock):
+        return list(function.body.body)
+    return [cst.SimpleStatementLine(body=list(function.body.body))]
+
+
+def _analyse(function: FunctionClass, index: ModuleIndex, where: Position) -> Plan:
+    methods = _methods(function.node)
+    if "forward" not in methods or "backward" not in methods:
+        raise Unsupported("FGI109", "does not define both forward and backward", function.node)
+    lost = sorted(_LOST_METHODS & methods.keys())
+    if lost:
+        raise Unsupported("FGI111", f"defines {', '.join(lost)}", methods[lost[0]])
+    if len(function.node.bases) != 1 or function.node.keywords:
+        raise Unsupported("FGI111", "has more than one base class or class keywords", function.node)
+    forward, backward = methods["forward"], methods["backward"]
+    setup = methods.get("setup_context")
+
+    forward_params = parameters_of(forward)
+    ctx_name: Optional[str] = None
+    if setup is None:
+        if not forward_params:
+            raise Unsupported("FGI109", "forward takes no ctx argument", forward)
+        ctx_name = forward_params[0].name.value
+        forward_params = forward_params[1:]
+    if not forward_params:
+        raise Unsupported("FGI109", "forward takes no input", forward)
+    if forward.params.kwonly_params:
+        raise Unsupported("FGI109", "forward has keyword-only parameters", forward)
+
+    parameters = []
+    for param in forward_params:
+        default = param.default
+        if default is not None and not is_literal(default):
+            if not (isinstance(default, cst.Name) and default.value in index.constants):
+                raise Unsupported("FGI113", f"default `{param.name.value}={code(default)}`", param)
+        parameters.append(Parameter(param.name.value, default, param.annotation.annotation if param.annotation else None))
+    names = [p.name for p in parameters]
+    operand = names[0]
+    reserved = frozenset(names)
+
+    def fresh_env() -> dict[str, Value]:
+        env = {n: expr(cst.Name(n)) for n in names}
+        env["__operand__"] = expr(cst.Name(operand))
+        return env
+
+    context = ContextState()
+
+    def read_forward(inline: bool) -> Value:
+        env = fresh_env()
+        if ctx_name is not None:
+            env[ctx_name] = Value(CTX)
+        reader = Reader(index, env, context, phase="forward", reserved=reserved, inline_helpers=inline)
+        return reader.run(_body(forward))
+
+    # The inlined reading proves the step; the plain one (read last, so ctx keeps its values)
+    # keeps helper calls in the emitted code.
+    inlined_step = read_forward(inline=True)
+    step_value = read_forward(inline=False)
+    for value in (step_value, inlined_step):
+        if value.kind != EXPR:
+            raise Unsupported("FGI101", "forward does not return a single tensor", forward)
+
+    if setup is not None:
+        setup_params = parameters_of(setup)
+        if len(setup_params) != 3:
+            raise Unsupported("FGI109", "setup_context must take (ctx, inputs, output)", setup)
+        env = fresh_env()
+        env[setup_params[0].name.value] = Value(CTX)
+        env[setup_params[1].name.value] = Value(TUPLE, items=tuple(expr(cst.Name(n)) for n in names))
+        env[setup_params[2].name.value] = step_value
+        reader = Reader(index, env, context, phase="setup_context", reserved=reserved)
+        reader._block(_body(setup))
+
+    backward_params = parameters_of(backward)
+    if len(backward_params) != 2:
+        raise Unsupported("FGI109", "backward must take (ctx, grad_output): one output only", backward)
+    env = fresh_env()
+    for n in names:
+        env.pop(n)  # forward's parameters are not visible in backward
+    env[backward_params[0].name.value] = Value(CTX)
+    env[backward_params[1].name.value] = grad(None, fresh=False)
+    reader = Reader(index, env, context, phase="backward", reserved=reserved)
+    result = reader.run(_body(backward))
+
+    gradients = result.items if result.kind == TUPLE else (result,)
+    if not gradients or gradients[0].kind != GRAD:
+        raise Unsupported("FGI110", "backward's first result is not grad_output * h(x)", backward)
+    for position, other in enumerate(gradients[1:], start=1):
+        if other.kind != NONE:
+            target = names[position] if position < len(names) else f"input {position}"
+            raise Unsupported("FGI105", f"backward returns a gradient for `{target}`", backward)
+    surrogate = gradients[0].node
+    if surrogate is not None and count_loads(surrogate, operand) == 0 and \
+            any(count_loads(surrogate, n) for n in names[1:]):
+        raise Unsupported("FGI112", "surrogate reads other arguments but not the input", backward)
+
+    shape = recognise_step(inlined_step.node, operand, index)  # type: ignore[arg-type]
+    reads_others = surrogate is not None and any(count_loads(surrogate, n) for n in names[1:])
+    cast = _injection_cast(shape, surrogate, operand, index)
+    free = set(loaded_names(step_value.node))  # type: ignore[arg-type]
+    if surrogate is not None:
+        free |= loaded_names(surrogate)
+    if cast is not None:
+        for arg in cast[1]:
+            free |= loaded_names(arg)
+    free -= set(names)
+    return Plan(
+        function=function.name,
+        position=where,
+        parameters=tuple(parameters),
+        step=StepSpec(step_value.node, shape.description, shape.needs_detach),  # type: ignore[arg-type]
+        surrogate=SurrogateSpec(surrogate, cast, reads_others),
+        free_names=frozenset(free),
+    )
+
+
+def _injection_cast(shape, surrogate, operand: str, index: ModuleIndex):
+    """The cast that gives the injected term the step's dtype; None when provably the same."""
+    surrogate_class = dtype_class(surrogate, operand, index)
+    surrogate_like = surrogate_class in (LIKE, SCALAR)
+    if shape.dtype == LIKE:
+        if surrogate_like:
+            return None
+        return ("to", (cst.Attribute(value=cst.Name(operand), attr=cst.Name("dtype")),))
+    if shape.dtype == "default":
+        torch_alias = index.alias_for("torch")
+        if torch_alias is None:
+            raise Unsupported("FGI108", "the module does not import torch")
+        return ("to", (cst.parse_expression(f"{torch_alias}.get_default_dtype()"),))
+    return shape.cast

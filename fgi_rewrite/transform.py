@@ -1,0 +1,605 @@
+"""Transform stage: rewrite the call sites of planned Functions in one module.
+
+Decisions about equivalence are made by the analysis (the Plan); this module only decides
+where the FGI code goes so that every argument is still evaluated exactly once, in the
+original order, and only where the original evaluated it:
+
+* arguments that are names or number literals are used in place (reading them is free);
+* other arguments are bound to fresh temporaries right before the statement, when nothing
+  that the statement evaluates before them could observe the move;
+* otherwise the call becomes a call of a generated module-level function.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Sequence, Union
+
+import libcst as cst
+from libcst.metadata import (
+    MetadataWrapper,
+    ParentNodeProvider,
+    PositionProvider,
+    Scope,
+    ScopeProvider,
+)
+
+from .analysis.expressions import code, is_number, loaded_names, strip_parens
+from .analysis.functions import analyse_function, find_function_classes
+from .analysis.module_index import ModuleIndex, build_module_index
+from .emit import fgi_expression, generated_function
+from .formatting import format_snippet
+from .plan import Plan, Position, Refusal, Rewrite
+
+SKIP_PRAGMA = "fgi: skip"
+
+
+@dataclass(frozen=True)
+class RewriteOptions:
+    form: str = "inline"  # "inline" or "function"
+    finite_only: bool = False
+    remove_unused: bool = True
+
+
+@dataclass
+class ModuleRewrite:
+    module: cst.Module
+    rewrites: list[Rewrite] = field(default_factory=list)
+    refusals: list[Refusal] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _CallSite:
+    call: cst.Call
+    plan: Plan
+    statement: Optional[cst.SimpleStatementLine]  # where temporaries go, if allowed
+
+
+ReferencedElsewhere = Callable[[str], bool]
+
+
+def rewrite_module(
+    module: cst.Module,
+    path: str,
+    options: RewriteOptions,
+    referenced_elsewhere: Optional[ReferencedElsewhere] = None,
+) -> ModuleRewrite:
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+    positions = wrapper.resolve(PositionProvider)
+    parents = wrapper.resolve(ParentNodeProvider)
+    scopes = wrapper.resolve(ScopeProvider)
+    index = build_module_index(module)
+    result = ModuleRewrite(module)
+
+    def position(node: cst.CSTNode) -> Position:
+        start = positions[node].start
+        return Position(path, start.line, start.column + 1)
+
+    def position_of(node: cst.CSTNode) -> tuple[int, int]:
+        start = positions[node].start
+        return start.line, start.column + 1
+
+    global_scope = scopes[module]
+    assert global_scope is not None
+    plans: dict[str, Plan] = {}
+    for function in find_function_classes(module, index):
+        if _has_skip_pragma(function.node):
+            result.notes.append(f"{position(function.node)}: skipped {function.name} (# {SKIP_PRAGMA})")
+            continue
+        analysis = analyse_function(function, index, path, position_of)
+        if isinstance(analysis, Refusal):
+            result.refusals.append(analysis)
+            continue
+        if not index.is_unique(function.name):
+            result.refusals.append(Refusal("FGI205", f"{function.name} is bound more than once", position(function.node), function.name))
+            continue
+        plans[function.name] = analysis
+    if not plans:
+        return result
+
+    taken_names = _all_names(module)
+    sites: list[_CallSite] = []
+    kept: dict[str, list[cst.CSTNode]] = {}  # definition name -> references that stay
+    aliases: dict[str, str] = {}  # alias name -> Function name
+    alias_statements: dict[str, cst.SimpleStatementLine] = {}
+
+    def references(name: str):
+        return [access for assignment in global_scope.assignments[name] for access in assignment.references]
+
+    for name, plan in plans.items():
+        for access in references(name):
+            node = access.node
+            parent = parents.get(node)
+            if isinstance(parent, cst.Attribute) and parent.value is node and parent.attr.value == "apply":
+                grandparent = parents.get(parent)
+                if isinstance(grandparent, cst.Call) and grandparent.func is parent:
+                    sites.append(_CallSite(grandparent, plan, _hoist_statement(grandparent, parents)))
+                    continue
+                alias = _module_alias(parent, parents, module)
+                if alias is not None and index.is_unique(alias[0]):
+                    aliases[alias[0]] = name
+                    alias_statements[alias[0]] = alias[1]
+                    continue
+            kept.setdefault(name, []).append(node)
+
+    for alias, name in aliases.items():
+        for access in references(alias):
+            node = access.node
+            parent = parents.get(node)
+            if isinstance(parent, cst.Call) and parent.func is node:
+                sites.append(_CallSite(parent, plans[name], _hoist_statement(parent, parents)))
+            else:
+                kept.setdefault(alias, []).append(node)
+
+    replacements: dict[cst.Call, cst.BaseExpression] = {}
+    hoisted: dict[cst.SimpleStatementLine, list[cst.SimpleStatementLine]] = {}
+    needed_functions: dict[str, str] = {}  # Function name -> generated function name
+    skipped_sites: set[cst.Call] = set()
+
+    sites.sort(key=lambda s: (positions[s.call].start.line, positions[s.call].start.column))
+    planned_calls = {s.call for s in sites}
+    for site in sites:
+        where = position(site.call)
+        if site.statement is not None and _has_skip_pragma(site.statement):
+            result.notes.append(f"{where}: skipped call of {site.plan.function} (# {SKIP_PRAGMA})")
+            skipped_sites.add(site.call)
+            continue
+        problem = _check_arguments(site.call, site.plan)
+        if problem is not None:
+            result.refusals.append(Refusal(problem[0], f"{site.plan.function}: {problem[1]}", where, site.plan.function))
+            skipped_sites.add(site.call)
+            continue
+        scope = scopes.get(site.call)
+        shadowed = _shadowed_names(site.plan, scope, global_scope)
+        bound = _bind(site.call, site.plan)
+        inline_ok = options.form == "inline" and not shadowed
+        temporaries: list[tuple[str, cst.BaseExpression]] = []
+        if inline_ok and any(_contains(arg.value, planned_calls) for arg in site.call.args):
+            inline_ok = False  # a nested call site inside an argument is rewritten in place
+        if inline_ok:
+            for parameter, argument in bound.items():
+                if _duplicable(argument):
+                    continue
+                if site.statement is None or not _nothing_observable_before(site.call, site.statement, parents, replacements, sites):
+                    inline_ok = False
+                    break
+                temp = _fresh_name(f"_fgi_{parameter}", taken_names)
+                temporaries.append((temp, argument))
+                bound[parameter] = cst.Name(temp)
+        if inline_ok:
+            replacements[site.call] = fgi_expression(site.plan, bound, options.finite_only)
+            if temporaries:
+                assert site.statement is not None
+                hoisted.setdefault(site.statement, []).extend(
+                    cst.SimpleStatementLine(body=[cst.Assign(targets=[cst.AssignTarget(cst.Name(t))], value=strip_parens(v))])
+                    for t, v in temporaries
+                )
+            result.rewrites.append(Rewrite(where, site.plan.function, "inline"))
+        else:
+            # Names of temporaries picked for this call are released: nothing was emitted.
+            function_name = needed_functions.get(site.plan.function)
+            if function_name is None:
+                function_name = _fresh_name(f"_fgi_{_snake(site.plan.function)}", taken_names)
+                needed_functions[site.plan.function] = function_name
+            replacements[site.call] = site.call.with_changes(func=cst.Name(function_name))
+            reason = "shadowed " + ", ".join(sorted(shadowed)) if shadowed else (
+                "requested" if options.form == "function" else "arguments evaluated conditionally or after other effects")
+            result.rewrites.append(Rewrite(where, site.plan.function, f"function ({reason})"))
+
+    for name in plans:
+        for node in kept.get(name, []):
+            if not _inside(node, plans, parents, module):
+                result.notes.append(
+                    f"{position(node)}: FGI204 {name} is referenced as `{code(parents.get(node) or node)}`; "
+                    "the Function is kept for it"
+                )
+
+    # What the rewrite made unused, if nothing else can see it.
+    removable: set[str] = set()
+    if options.remove_unused:
+        exported = _dunder_all(module)
+        for alias, name in aliases.items():
+            if not kept.get(alias) and not any(s.call not in replacements for s in sites if _calls(s.call, alias)) \
+                    and alias not in exported and not (referenced_elsewhere and referenced_elsewhere(alias)):
+                removable.add(alias)
+        for name, plan in plans.items():
+            outside = [n for n in kept.get(name, []) if not _inside(n, plans, parents, module)]
+            unresolved_alias = any(a not in removable for a, n in aliases.items() if n == name)
+            if outside or unresolved_alias or any(s.call in skipped_sites for s in sites if s.plan is plan):
+                continue
+            if any(name in p.free_names for p in plans.values()):
+                continue
+            if name in exported or (referenced_elsewhere and referenced_elsewhere(name)):
+                result.notes.append(f"{plan.position}: kept {name}: it may be used by other modules")
+                continue
+            removable.add(name)
+
+    generated = {
+        fn: generated_function(plans[fn], gen, _annotations(plans[fn], index), options.finite_only)
+        for fn, gen in needed_functions.items()
+    }
+    touched_lines = {_enclosing_line(call, parents) for call in replacements} - {None}
+    transformer = _Applier(replacements, hoisted, removable, alias_statements, generated, touched_lines, module)
+    new_module = module.visit(transformer)
+    new_module = _prune_imports(module, new_module, scopes)
+    result.module = new_module
+    for name in sorted(removable):
+        result.notes.append(f"{path}: removed {name}: no references left")
+    return result
+
+
+# ----------------------------------------------------------------------------- call sites
+def _check_arguments(call: cst.Call, plan: Plan) -> Optional[tuple[str, str]]:
+    if any(arg.star or arg.keyword for arg in call.args):
+        return "FGI201", "call uses keywords or argument unpacking"
+    required = sum(1 for p in plan.parameters if p.default is None)
+    if not required <= len(call.args) <= len(plan.parameters):
+        return "FGI202", f"call passes {len(call.args)} arguments, forward takes {len(plan.parameters)}"
+    if is_number(call.args[0].value):
+        return "FGI202", "the spike input is a number, not a tensor"
+    return None
+
+
+def _bind(call: cst.Call, plan: Plan) -> dict[str, cst.BaseExpression]:
+    bound: dict[str, cst.BaseExpression] = {}
+    for parameter, arg in zip(plan.parameters, call.args):
+        bound[parameter.name] = arg.value
+    for parameter in plan.parameters[len(call.args):]:
+        assert parameter.default is not None
+        bound[parameter.name] = parameter.default
+    return bound
+
+
+def _duplicable(node: cst.BaseExpression) -> bool:
+    """Reading it again costs nothing and observes nothing."""
+    node = strip_parens(node)
+    return isinstance(node, cst.Name) or is_number(node) or (
+        isinstance(node, cst.SimpleString)
+    )
+
+
+_UNCONDITIONAL_PARENTS = (
+    cst.Arg, cst.Call, cst.BinaryOperation, cst.UnaryOperation, cst.Attribute, cst.Subscript,
+    cst.SubscriptElement, cst.Index, cst.Tuple, cst.List, cst.Element, cst.Comparison,
+    cst.ComparisonTarget,
+)
+
+
+def _hoist_statement(call: cst.Call, parents) -> Optional[cst.SimpleStatementLine]:
+    """The statement line before which temporaries for this call may go, if any."""
+    child: cst.CSTNode = call
+    node = parents.get(call)
+    while node is not None and not isinstance(node, cst.BaseSmallStatement):
+        if not isinstance(node, _UNCONDITIONAL_PARENTS):
+            return None
+        if isinstance(node, cst.Comparison) and child is not node.left and \
+                (not node.comparisons or child is not node.comparisons[0]):
+            return None  # a chained comparison evaluates later operands conditionally
+        child, node = node, parents.get(node)
+    if node is None:
+        return None
+    if isinstance(node, cst.Assign):
+        if child is not node.value:
+            return None
+    elif isinstance(node, (cst.AnnAssign, cst.AugAssign)):
+        if child is not node.value:
+            return None
+    elif not isinstance(node, (cst.Return, cst.Expr)):
+        return None
+    line = parents.get(node)
+    if not isinstance(line, cst.SimpleStatementLine) or len(line.body) != 1:
+        return None
+    block = parents.get(line)
+    if not isinstance(block, (cst.IndentedBlock, cst.Module)):
+        return None
+    if isinstance(block, cst.IndentedBlock) and isinstance(parents.get(block), cst.ClassDef):
+        return None
+    return line
+
+
+def _evaluated_before(call: cst.Call, statement: cst.SimpleStatementLine, parents) -> list[cst.CSTNode]:
+    """Subtrees the statement evaluates before this call's arguments."""
+    before: list[cst.CSTNode] = []
+    child: cst.CSTNode = call
+    node = parents.get(call)
+    while node is not None and node is not statement:
+        if isinstance(node, cst.AugAssign):
+            before.append(node.target)
+        elif isinstance(node, (cst.Assign, cst.AnnAssign, cst.Return, cst.Expr)):
+            pass  # the value is evaluated first
+        else:
+            for sibling in node.children:
+                if sibling is child:
+                    break
+                before.append(sibling)
+        child, node = node, parents.get(node)
+    return before
+
+
+def _nothing_observable_before(call, statement, parents, replacements, sites) -> bool:
+    planned_calls = {s.call for s in sites}
+    for subtree in _evaluated_before(call, statement, parents):
+        if not _pure_subtree(subtree, planned_calls):
+            return False
+    return True
+
+
+def _pure_subtree(node: cst.CSTNode, planned_calls: set) -> bool:
+    """Only reads of names, literals, attributes and operators: nothing that can act or fail late."""
+    if isinstance(node, cst.Call):
+        return node in planned_calls and all(_duplicable(a.value) for a in node.args)
+    if isinstance(node, (cst.Lambda, cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp,
+                         cst.Await, cst.Yield, cst.NamedExpr, cst.Subscript, cst.IfExp,
+                         cst.BooleanOperation)):
+        return False
+    return all(_pure_subtree(child, planned_calls) for child in node.children)
+
+
+def _shadowed_names(plan: Plan, scope: Optional[Scope], global_scope: Scope) -> set[str]:
+    if scope is None or scope is global_scope:
+        return set()
+    shadowed = set()
+    for name in plan.free_names:
+        for assignment in scope[name]:
+            if assignment.scope is not global_scope and not _is_builtin(assignment):
+                shadowed.add(name)
+    return shadowed
+
+
+def _is_builtin(assignment) -> bool:
+    return type(assignment).__name__ == "BuiltinAssignment"
+
+
+def _module_alias(attribute: cst.Attribute, parents, module: cst.Module):
+    """`alias = Fn.apply` at module level: (alias, statement line)."""
+    assign = parents.get(attribute)
+    if not isinstance(assign, cst.Assign) or assign.value is not attribute or len(assign.targets) != 1:
+        return None
+    target = assign.targets[0].target
+    line = parents.get(assign)
+    if not isinstance(target, cst.Name) or not isinstance(line, cst.SimpleStatementLine):
+        return None
+    if parents.get(line) is not module or len(line.body) != 1:
+        return None
+    return target.value, line
+
+
+def _contains(node: cst.CSTNode, calls: set) -> bool:
+    if node in calls:
+        return True
+    return any(_contains(child, calls) for child in node.children)
+
+
+def _enclosing_line(node: cst.CSTNode, parents) -> Optional[cst.SimpleStatementLine]:
+    current = parents.get(node)
+    while current is not None and not isinstance(current, cst.SimpleStatementLine):
+        if isinstance(current, cst.BaseCompoundStatement):
+            return None
+        current = parents.get(current)
+    return current
+
+
+def _calls(call: cst.Call, name: str) -> bool:
+    return isinstance(call.func, cst.Name) and call.func.value == name
+
+
+def _inside(node: cst.CSTNode, plans: dict[str, Plan], parents, module: cst.Module) -> bool:
+    """A reference from inside the Function's own class body does not keep it alive."""
+    current = parents.get(node)
+    while current is not None and current is not module:
+        if isinstance(current, cst.ClassDef) and current.name.value in plans:
+            return True
+        current = parents.get(current)
+    return False
+
+
+def _has_skip_pragma(node: cst.CSTNode) -> bool:
+    comments: list[Optional[cst.Comment]] = []
+    if isinstance(node, cst.ClassDef):
+        if isinstance(node.body, cst.IndentedBlock):
+            comments.append(node.body.header.comment)
+    elif isinstance(node, cst.SimpleStatementLine):
+        comments.append(node.trailing_whitespace.comment)
+    return any(c is not None and SKIP_PRAGMA in c.value for c in comments)
+
+
+def _dunder_all(module: cst.Module) -> set[str]:
+    names: set[str] = set()
+    for statement in module.body:
+        if isinstance(statement, cst.SimpleStatementLine):
+            for small in statement.body:
+                targets = []
+                if isinstance(small, cst.Assign):
+                    targets = [t.target for t in small.targets]
+                    value = small.value
+                elif isinstance(small, (cst.AugAssign, cst.AnnAssign)) and small.value is not None:
+                    targets = [small.target]
+                    value = small.value
+                if any(isinstance(t, cst.Name) and t.value == "__all__" for t in targets):
+                    for element in getattr(value, "elements", []):
+                        if isinstance(element.value, cst.SimpleString):
+                            names.add(element.value.evaluated_value)  # type: ignore[arg-type]
+    return names
+
+
+def _all_names(module: cst.Module) -> set[str]:
+    names: set[str] = set()
+
+    class _Collector(cst.CSTVisitor):
+        def visit_Name(self, node: cst.Name) -> None:
+            names.add(node.value)
+
+    module.visit(_Collector())
+    return names
+
+
+def _fresh_name(base: str, taken: set[str]) -> str:
+    candidate, counter = base, 1
+    while candidate in taken:
+        counter += 1
+        candidate = f"{base}_{counter}"
+    taken.add(candidate)
+    return candidate
+
+
+def _snake(name: str) -> str:
+    out = []
+    for position, char in enumerate(name):
+        if char.isupper() and position and (not name[position - 1].isupper()):
+            out.append("_")
+        out.append(char.lower())
+    return "".join(out)
+
+
+def _annotations(plan: Plan, index: ModuleIndex) -> dict[str, Optional[cst.BaseExpression]]:
+    """Types for TorchScript: the input is a Tensor; other parameters from forward or defaults."""
+    annotations: dict[str, Optional[cst.BaseExpression]] = {}
+    torch_alias = index.alias_for("torch")
+    for position, parameter in enumerate(plan.parameters):
+        if parameter.annotation is not None:
+            annotations[parameter.name] = parameter.annotation
+        elif position == 0 and torch_alias is not None:
+            annotations[parameter.name] = cst.parse_expression(f"{torch_alias}.Tensor")
+        elif parameter.default is not None and is_number(parameter.default):
+            literal = strip_parens(parameter.default)
+            if isinstance(literal, cst.UnaryOperation):
+                literal = strip_parens(literal.expression)
+            annotations[parameter.name] = cst.Name("float" if isinstance(literal, cst.Float) else "int")
+        else:
+            annotations[parameter.name] = None
+    return annotations
+
+
+# ---------------------------------------------------------------------------- applying
+class _Applier(cst.CSTTransformer):
+    def __init__(self, replacements, hoisted, removable, alias_statements, generated, touched_lines, module):
+        self.touched_lines = touched_lines
+        self.module = module
+        self.depth = 0
+        self.replacements = replacements
+        self.hoisted = hoisted
+        self.removable = removable
+        self.alias_lines = {line: alias for alias, line in alias_statements.items()}
+        self.generated = generated  # Function name -> FunctionDef
+
+    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+        replacement = self.replacements.get(original)
+        if replacement is None:
+            return updated
+        if isinstance(replacement, cst.Call) and replacement.func is not original.func and \
+                isinstance(replacement.func, cst.Name) and replacement.args is original.args:
+            # Generated-function form: keep the (possibly rewritten) arguments.
+            return updated.with_changes(func=replacement.func)
+        return replacement.with_changes(lpar=original.lpar, rpar=original.rpar) if original.lpar else \
+            _wrap_if_needed(replacement)
+
+    def visit_IndentedBlock(self, node) -> None:
+        self.depth += 1
+
+    def leave_IndentedBlock(self, original, updated):
+        self.depth -= 1
+        return updated
+
+    def _formatted(self, line: cst.SimpleStatementLine) -> cst.SimpleStatementLine:
+        """The new statement as black writes it at this depth; the rest of the file is untouched."""
+        width = self.depth * len(self.module.default_indent.expandtabs())
+        bare = line.with_changes(leading_lines=[])
+        text = format_snippet(cst.Module(body=[bare]).code, width)
+        try:
+            parsed = cst.parse_statement(text, config=self.module.config_for_parsing)
+        except cst.ParserSyntaxError:
+            return line
+        if not isinstance(parsed, cst.SimpleStatementLine):
+            return line
+        return parsed.with_changes(leading_lines=line.leading_lines)
+
+    def leave_SimpleStatementLine(self, original, updated):
+        if original in self.alias_lines and self.alias_lines[original] in self.removable:
+            return cst.RemoveFromParent()
+        if original in self.touched_lines:
+            updated = self._formatted(updated)
+        temporaries = [self._formatted(t) for t in self.hoisted.get(original, [])]
+        if temporaries:
+            first = temporaries[0].with_changes(leading_lines=updated.leading_lines)
+            return cst.FlattenSentinel([first, *temporaries[1:], updated.with_changes(leading_lines=[])])
+        return updated
+
+    def leave_ClassDef(self, original: cst.ClassDef, updated: cst.ClassDef):
+        generated = self.generated.get(original.name.value)
+        if original.name.value in self.removable:
+            if generated is not None:
+                return generated.with_changes(leading_lines=updated.leading_lines)
+            return cst.RemoveFromParent()
+        if generated is not None:
+            spaced = generated.with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine()])
+            return cst.FlattenSentinel([updated, spaced])
+        return updated
+
+
+def _wrap_if_needed(node: cst.BaseExpression) -> cst.BaseExpression:
+    # The FGI value is a sum; it replaces a call, which binds tighter than any operator.
+    if isinstance(node, cst.BinaryOperation) and not node.lpar:
+        return node.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+    return node
+
+
+def _prune_imports(old: cst.Module, new: cst.Module, old_scopes) -> cst.Module:
+    """Drop import names that were used before the rewrite and are unused after it."""
+    new_wrapper = MetadataWrapper(new, unsafe_skip_copy=True)
+    new_scopes = new_wrapper.resolve(ScopeProvider)
+    new_global = new_scopes[new]
+    old_global = old_scopes[old]
+
+    def used(scope: Scope, name: str) -> bool:
+        return any(a.references for a in scope.assignments[name])
+
+    orphaned = set()
+    for assignment in new_global.assignments:
+        node = getattr(assignment, "node", None)
+        if isinstance(node, (cst.Import, cst.ImportFrom)):
+            name = assignment.name
+            if not used(new_global, name) and used(old_global, name):
+                orphaned.add(name)
+    if not orphaned:
+        return new
+    return new.visit(_ImportPruner(orphaned, new))
+
+
+class _ImportPruner(cst.CSTTransformer):
+    def __init__(self, names: set[str], module: cst.Module):
+        self.names = names
+        self.module = module
+        self.depth = 0
+
+    def visit_FunctionDef(self, node) -> bool:
+        return False
+
+    def visit_ClassDef(self, node) -> bool:
+        return False
+
+    def _bound(self, alias: cst.ImportAlias) -> str:
+        if alias.asname is not None:
+            return alias.asname.name.value  # type: ignore[union-attr]
+        full = code(alias.name)
+        return full.split(".")[0]
+
+    def leave_Import(self, original, updated):
+        keep = [a for a in updated.names if self._bound(a) not in self.names]
+        if not keep:
+            return cst.RemoveFromParent()
+        if len(keep) != len(updated.names):
+            keep[-1] = keep[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+            return updated.with_changes(names=keep)
+        return updated
+
+    def leave_ImportFrom(self, original, updated):
+        if isinstance(updated.names, cst.ImportStar):
+            return updated
+        keep = [a for a in updated.names if (a.asname.name.value if a.asname else code(a.name)) not in self.names]  # type: ignore[union-attr]
+        if not keep:
+            return cst.RemoveFromParent()
+        if len(keep) != len(updated.names):
+            keep[-1] = keep[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+            return updated.with_changes(names=keep)
+        return updated

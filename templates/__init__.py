@@ -1,0 +1,1 @@
+"""Code templates emitted by fgi-rewrite (installed as the package `fgi_rewrite.templates`)."""
