@@ -139,6 +139,7 @@ def rewrite_module(
 
     sites.sort(key=lambda s: (positions[s.call].start.line, positions[s.call].start.column))
     planned_calls = {s.call for s in sites}
+    inline_calls: set[cst.Call] = set()  # rewritten inline: pure, arguments already hoisted
     for site in sites:
         where = position(site.call)
         if site.statement is not None and _has_skip_pragma(site.statement):
@@ -161,13 +162,14 @@ def rewrite_module(
             for parameter, argument in bound.items():
                 if _duplicable(argument):
                     continue
-                if site.statement is None or not _nothing_observable_before(site.call, site.statement, parents, replacements, sites):
+                if site.statement is None or not _nothing_observable_before(site.call, site.statement, parents, inline_calls):
                     inline_ok = False
                     break
                 temp = _fresh_name(f"_fgi_{parameter}", taken_names)
                 temporaries.append((temp, argument))
                 bound[parameter] = cst.Name(temp)
         if inline_ok:
+            inline_calls.add(site.call)
             replacements[site.call] = fgi_expression(site.plan, bound, options.finite_only)
             if temporaries:
                 assert site.statement is not None
@@ -317,23 +319,20 @@ def _evaluated_before(call: cst.Call, statement: cst.SimpleStatementLine, parent
     return before
 
 
-def _nothing_observable_before(call, statement, parents, replacements, sites) -> bool:
-    planned_calls = {s.call for s in sites}
-    for subtree in _evaluated_before(call, statement, parents):
-        if not _pure_subtree(subtree, planned_calls):
-            return False
-    return True
+def _nothing_observable_before(call, statement, parents, inline_calls: set) -> bool:
+    return all(_pure_subtree(subtree, inline_calls) for subtree in _evaluated_before(call, statement, parents))
 
 
-def _pure_subtree(node: cst.CSTNode, planned_calls: set) -> bool:
-    """Only reads of names, literals, attributes and operators: nothing that can act or fail late."""
+def _pure_subtree(node: cst.CSTNode, inline_calls: set) -> bool:
+    """Only reads of names, literals, attributes and operators: nothing that can act or fail late.
+    A call already rewritten inline is pure FGI arithmetic whose arguments were hoisted."""
     if isinstance(node, cst.Call):
-        return node in planned_calls and all(_duplicable(a.value) for a in node.args)
+        return node in inline_calls
     if isinstance(node, (cst.Lambda, cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp,
                          cst.Await, cst.Yield, cst.NamedExpr, cst.Subscript, cst.IfExp,
                          cst.BooleanOperation)):
         return False
-    return all(_pure_subtree(child, planned_calls) for child in node.children)
+    return all(_pure_subtree(child, inline_calls) for child in node.children)
 
 
 def _shadowed_names(plan: Plan, scope: Optional[Scope], global_scope: Scope) -> set[str]:

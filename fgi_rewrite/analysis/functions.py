@@ -16,6 +16,7 @@ from .symbolic import (
     EXPR,
     GRAD,
     NONE,
+    POISON,
     TUPLE,
     ContextState,
     Reader,
@@ -172,6 +173,8 @@ def _analyse(function: FunctionClass, index: ModuleIndex, where: Position) -> Pl
     result = reader.run(_body(backward))
 
     gradients = result.items if result.kind == TUPLE else (result,)
+    if gradients and gradients[0].kind == POISON:
+        raise reader.poisoned[id(gradients[0])]
     if not gradients or gradients[0].kind != GRAD:
         raise Unsupported("FGI110", "backward's first result is not grad_output * h(x)", backward)
     for position, other in enumerate(gradients[1:], start=1):

@@ -41,6 +41,7 @@ NONE = "none"
 CTX = "ctx"
 SAVED = "saved"  # ctx.saved_tensors
 NEEDS_GRAD = "needs_input_grad"
+POISON = "poison"  # a value the reader could not express; an error only if it is used
 
 _MAX_HELPER_DEPTH = 8
 
@@ -109,6 +110,8 @@ class Reader:
         self.phase = phase
         self.depth = depth
         self.ctx_names = {n for n, v in env.items() if v.kind == CTX}
+        self.poisoned: dict[int, Unsupported] = {}
+        self._tolerate_poison = False
 
     # ----------------------------------------------------------------- statements
     def run(self, body: Sequence[cst.BaseStatement]) -> Value:
@@ -161,7 +164,11 @@ class Reader:
         if isinstance(small, cst.Return):
             if small.value is None:
                 raise Unsupported("FGI106", f"{self.phase} returns nothing", small)
-            return self.eval(small.value)
+            self._tolerate_poison = isinstance(strip_parens(small.value), cst.Tuple)
+            try:
+                return self.eval(small.value)
+            finally:
+                self._tolerate_poison = False
         if isinstance(small, cst.Pass):
             return None
         if isinstance(small, cst.Expr):
@@ -169,7 +176,23 @@ class Reader:
                 return None
             self._expression_statement(small.value)
             return None
+        if isinstance(small, cst.Assign) and self.phase == "backward" and \
+                all(isinstance(t.target, cst.Name) for t in small.targets):
+            # A gradient for another input may be beyond the reader (a reduction, say): keep
+            # the reason and report it only if that value decides the rewrite.
+            try:
+                value = self.eval(small.value)
+            except Unsupported as problem:
+                value = Value(POISON, node=small.value, items=(), fresh=False)
+                self.poisoned[id(value)] = problem
+            for target in small.targets:
+                self._assign(target.target, value)
+            return None
         if isinstance(small, cst.Assign):
+            if len(small.targets) == 1 and isinstance(small.targets[0].target, cst.Subscript) \
+                    and isinstance(small.targets[0].target.value, cst.Name):
+                self._masked_write(small.targets[0].target, small.value)
+                return None
             value = self.eval(small.value)
             for target in small.targets:
                 self._assign(target.target, value)
@@ -211,11 +234,12 @@ class Reader:
             self.context.attributes[target.attr.value] = value
             return
         if isinstance(target, cst.Subscript) and isinstance(target.value, cst.Name):
-            self._masked_write(target, value)
-            return
+            raise Unsupported("FGI106", f"chained assignment to `{code(target)}`", target)
         raise Unsupported("FGI106", f"assignment to `{code(target)}`", target)
 
-    def _masked_write(self, target: cst.Subscript, value: Value) -> None:
+    def _masked_write(self, target: cst.Subscript, value_node: cst.BaseExpression) -> None:
+        """`t[mask] = v` on a fresh local: v may read `e[mask]` with the same mask, which is `e`
+        restricted to the written positions, so the write is `torch.where(mask, v', t)`."""
         name = target.value.value  # type: ignore[attr-defined]
         current = self.env.get(name)
         if current is None or not current.fresh:
@@ -224,23 +248,36 @@ class Reader:
             )
         if len(target.slice) != 1 or not isinstance(target.slice[0].slice, cst.Index):
             raise Unsupported("FGI106", f"indexed write `{code(target)}`", target)
-        mask = self.eval(target.slice[0].slice.value)
+        mask_node = target.slice[0].slice.value
+        mask = self.eval(mask_node)
         if mask.kind != EXPR:
             raise Unsupported("FGI103", "mask depends on grad_output", target)
-        if value.kind != EXPR:
-            raise Unsupported("FGI103", "masked write of a grad_output-dependent value", target)
+        unindexed, indexed = _drop_same_mask_indexing(value_node, code(mask_node))
+        value = self.eval(unindexed)
+        zero = cst.Float("0.0")
         if current.kind == GRAD:
-            if not is_number(value.node, 0.0):  # type: ignore[arg-type]
-                raise Unsupported(
-                    "FGI103",
-                    f"`{code(target)} = {code(value.node)}` is not linear in grad_output",  # type: ignore[arg-type]
-                    target,
-                )
-            self.env[name] = grad(method(self._tensor_h(current), "masked_fill", mask.node, cst.Float("0.0")))
-        elif current.kind == EXPR:
-            self.env[name] = expr(method(current.node, "masked_fill", mask.node, value.node), fresh=True)  # type: ignore[arg-type]
-        else:
+            if value.kind == GRAD:
+                self.env[name] = grad(call(self._torch("where"), mask.node, _h(value), self._tensor_h(current)))  # type: ignore[arg-type]
+                return
+            if value.kind == EXPR and is_number(value.node, 0.0):  # type: ignore[arg-type]
+                self.env[name] = grad(method(self._tensor_h(current), "masked_fill", mask.node, zero))  # type: ignore[arg-type]
+                return
+            raise Unsupported(
+                "FGI103", f"`{code(target)} = {code(value_node)}` is not linear in grad_output", target
+            )
+        if current.kind != EXPR:
             raise Unsupported("FGI106", f"masked write into `{name}`", target)
+        if value.kind == GRAD:
+            if not _is_zero(current.node, self.index):
+                raise Unsupported("FGI103", f"`{code(target)} = ...` mixes grad_output into a non-zero tensor", target)
+            self.env[name] = grad(call(self._torch("where"), mask.node, _h(value), zero))  # type: ignore[arg-type]
+            return
+        if value.kind != EXPR:
+            raise Unsupported("FGI106", f"masked write of a {value.kind} value", target)
+        if indexed:
+            self.env[name] = expr(call(self._torch("where"), mask.node, value.node, current.node), fresh=True)  # type: ignore[arg-type]
+        else:
+            self.env[name] = expr(method(current.node, "masked_fill", mask.node, value.node), fresh=True)  # type: ignore[arg-type]
 
     def _tensor_h(self, value: Value) -> cst.BaseExpression:
         """H as a tensor (masked_fill needs one): grad_output alone becomes ones_like."""
@@ -314,7 +351,10 @@ class Reader:
     # ---------------------------------------------------------------- expressions
     def eval(self, node: cst.BaseExpression) -> Value:
         if isinstance(node, cst.Name):
-            return self._name(node)
+            value = self._name(node)
+            if value.kind == POISON and not self._tolerate_poison:
+                raise self.poisoned[id(value)]
+            return value
         if isinstance(node, (cst.Integer, cst.Float, cst.SimpleString, cst.Imaginary)):
             return expr(node)
         if isinstance(node, cst.Attribute):
@@ -511,6 +551,15 @@ class Reader:
         values = self._args(node)
         if not any(v.kind == GRAD for v in values):
             return None
+        if name in ("zeros_like", "ones_like", "full_like") and values[0].kind == GRAD and \
+                all(v.kind == EXPR for v in values[1:]):
+            # Only the shape of grad_output is read; it is the shape of the input.
+            operand = self.env.get("__operand__")
+            if operand is None or operand.node is None:
+                raise Unsupported("FGI103", f"`{code(node)}` without the input tensor", node)
+            args = [node.args[0].with_changes(value=operand.node)] + [
+                a.with_changes(value=v.node) for a, v in zip(node.args[1:], values[1:])]
+            return expr(node.with_changes(args=args), fresh=True)
         if any(arg.keyword for arg in node.args):
             raise Unsupported("FGI103", f"keyword arguments in `{code(node)}`", node)
         if name in ("mul", "multiply") and len(values) == 2:
@@ -631,6 +680,22 @@ def _is_zero(node: Optional[cst.BaseExpression], index: ModuleIndex) -> bool:
     if isinstance(node, cst.Call) and index.qualify(node.func) == "torch.zeros_like":
         return True
     return False
+
+
+def _drop_same_mask_indexing(node: cst.BaseExpression, mask_code: str) -> tuple[cst.BaseExpression, bool]:
+    """Replace every `e[mask]` (same mask text) in node by `e`; say whether any was found."""
+    found = False
+
+    class _Dropper(cst.CSTTransformer):
+        def leave_Subscript(self, original: cst.Subscript, updated: cst.Subscript) -> cst.BaseExpression:
+            nonlocal found
+            if len(original.slice) == 1 and isinstance(original.slice[0].slice, cst.Index) and \
+                    code(original.slice[0].slice.value) == mask_code:
+                found = True
+                return parenthesize(updated.value)
+            return updated
+
+    return node.visit(_Dropper()), found
 
 
 def _keyword(statement: cst.CSTNode) -> str:

@@ -16,7 +16,7 @@ PURE_TORCH_FUNCTIONS = frozenset(
     mul multiply ne not_equal neg negative pow reciprocal relu remainder rsqrt sigmoid sign
     signbit sin sinh softplus sqrt square sub subtract tan tanh true_divide where masked_fill
     zeros_like ones_like full_like empty_like tensor as_tensor scalar_tensor isnan isfinite
-    isinf nan_to_num hardtanh
+    isinf nan_to_num hardtanh floor ceil round trunc frac
     """.split()
 )
 
