@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 from typing import Callable, Optional
 
+import black
 import libcst as cst
 
 from .files import may_matter
@@ -21,6 +22,7 @@ def rewrite_source(
     finite_only: bool = False,
     remove_unused: bool = True,
     referenced_elsewhere: Optional[Callable[[str], bool]] = None,
+    black_mode: Optional[black.Mode] = None,
 ) -> FileResult:
     """Rewrite one module's text. `referenced_elsewhere(name)` says whether other files use a
     top-level name (then it is never removed); without it only this module is considered."""
@@ -42,12 +44,13 @@ def rewrite_source(
         refusal = Refusal("FGI902", f"cannot parse: {error.message}",
                           Position(path, error.raw_line, error.raw_column + 1))
         return FileResult(path, source, source, error=refusal)
-    options = RewriteOptions(form=form, finite_only=finite_only, remove_unused=remove_unused)
+    options = RewriteOptions(form=form, finite_only=finite_only, remove_unused=remove_unused, black_mode=black_mode)
+    mode = black_mode or black.Mode()
     outcome = rewrite_module(module, path, options, referenced_elsewhere)
     new_source = outcome.module.code
-    if new_source != source and is_black_clean(_lf(source)):
+    if new_source != source and is_black_clean(_lf(source), mode):
         # A black-clean file stays black-clean (generated functions need blank lines around them).
-        new_source = format_file(_lf(new_source))
+        new_source = format_file(_lf(new_source), mode)
         if newline == "\r\n":
             new_source = new_source.replace("\n", "\r\n")
     return FileResult(

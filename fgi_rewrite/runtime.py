@@ -22,10 +22,11 @@ bits of the step for every input.  In the backward pass ``nan_to_num`` passes
 the gradient where the product is finite and zeroes it elsewhere, and the
 product's backward then multiplies by h: dy/dx = h(x) for finite x and
 0 * h(x) for non-finite x, i.e. 0 at +-inf (every surrogate here vanishes
-there) and NaN at NaN (h(NaN) is NaN).  That is exactly what the custom
-backward ``grad_output * h(x)`` of the autograd.Function being replaced
-gives, so a NaN input still shows up as a NaN gradient rather than being
-hidden.  The rewriter's generated code uses the same form.
+there) and NaN at NaN (h(NaN) is NaN for all but the rectangular window,
+whose comparison makes it 0).  That is exactly what the custom backward
+``grad_output * h(x)`` of the autograd.Function being replaced gives, so a
+NaN input still shows up as a NaN gradient rather than being hidden.  The
+rewriter's generated code uses the same form.
 
 ``finite_only=True`` drops the ``nan_to_num`` (the paper's form, one op
 less): exact only where x is finite, NaN elsewhere.
@@ -76,14 +77,15 @@ def fgi(x: Tensor, value: Tensor, grad: Tensor, finite_only: bool = False) -> Te
     ``value`` except that a ``-0.0`` in ``value`` may come out as ``+0.0``
     (they compare equal; ``heaviside`` never produces -0.0, so spikes are
     bit-exact).
-    Backward: dy/dx = grad elementwise where x (and grad) is finite, and
-    0 * grad where x is +-inf or NaN: 0, or NaN where grad is NaN there,
-    matching a custom backward ``grad_output * grad``.  ``value`` and ``grad``
-    receive no gradient.
+    Backward: dy/dx = grad elementwise where x and grad are finite, and
+    0 * grad where x is +-inf or NaN (0, or NaN where grad is NaN there), as
+    a custom backward ``grad_output * grad`` gives.  (Where grad is +-inf at a
+    finite x the masked product gives NaN instead of +-inf.)  ``value`` and
+    ``grad`` receive no gradient.
 
     With ``finite_only=True`` the ``nan_to_num`` is skipped (the paper's form,
     ``value.detach() + (x - x.detach()) * grad.detach()``): y is NaN wherever
-    x (or grad) is non-finite; the gradient is the same.
+    x (or grad) is non-finite, and dy/dx = grad everywhere.
     """
     injected = (x - x.detach()) * grad.detach()
     if not finite_only:
@@ -140,10 +142,11 @@ def spike(
 
     Forward: H(x - threshold) in x's dtype, bit-exact for every input (also
     +-inf and NaN) unless ``finite_only``; see ``heaviside`` for ``inclusive``.
-    Backward: dy/dx = h(x - threshold; **params) for finite x, 0 at +-inf and
-    NaN at NaN (see the module docstring), where h is ``surrogate`` (a name from
-    ``surrogates.SURROGATE_NAMES`` or an alias, or any function
-    ``h(u, **params) -> Tensor``).
+    Backward: dy/dx = h(x - threshold; **params) for finite x and 0 * h at
+    non-finite x (for the library's surrogates: 0 at +-inf, NaN at NaN except
+    for the rectangular window; see the module docstring).  h is
+    ``surrogate``: a name from ``surrogates.SURROGATE_NAMES``, an alias from
+    ``surrogates.ALIASES``, or any function ``h(u, **params) -> Tensor``.
 
     ``threshold`` may be a tensor (a learnable threshold, broadcast with x); the
     gradient is then injected on u = x - threshold, so the threshold receives

@@ -43,6 +43,7 @@ __all__ = [
     "get_surrogate",
 ]
 
+
 def _normal_pdf(x: Tensor, mean: float, std: float) -> Tensor:
     """Normal density N(x; mean, std) = exp(-(x-mean)^2 / (2 std^2)) / (std sqrt(2 pi))."""
     # The constant is spelled out: TorchScript cannot read module-level floats.
@@ -73,9 +74,7 @@ def double_gaussian(x: Tensor, sigma: float = 0.5, p: float = 0.15, s: float = 6
     Total area (1+p) - 2p = 1 - p; peak ~= 0.878 at the defaults.
     """
     wide = s * sigma
-    return (1.0 + p) * _normal_pdf(x, 0.0, sigma) - p * (
-        _normal_pdf(x, sigma, wide) + _normal_pdf(x, -sigma, wide)
-    )
+    return (1.0 + p) * _normal_pdf(x, 0.0, sigma) - p * (_normal_pdf(x, sigma, wide) + _normal_pdf(x, -sigma, wide))
 
 
 def fast_sigmoid(x: Tensor, beta: float = 10.0) -> Tensor:

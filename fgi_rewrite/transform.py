@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence, Union
 
+import black
 import libcst as cst
 from libcst.metadata import (
     MetadataWrapper,
@@ -39,6 +40,7 @@ class RewriteOptions:
     form: str = "inline"  # "inline" or "function"
     finite_only: bool = False
     remove_unused: bool = True
+    black_mode: Optional[black.Mode] = None  # the project's black settings
 
 
 @dataclass
@@ -222,7 +224,8 @@ def rewrite_module(
         for fn, gen in needed_functions.items()
     }
     touched_lines = {_enclosing_line(call, parents) for call in replacements} - {None}
-    transformer = _Applier(replacements, hoisted, removable, alias_statements, generated, touched_lines, module)
+    transformer = _Applier(replacements, hoisted, removable, alias_statements, generated, touched_lines, module,
+                          options.black_mode or black.Mode())
     new_module = module.visit(transformer)
     new_module = _prune_imports(module, new_module, scopes)
     result.module = new_module
@@ -472,7 +475,9 @@ def _annotations(plan: Plan, index: ModuleIndex) -> dict[str, Optional[cst.BaseE
 
 # ---------------------------------------------------------------------------- applying
 class _Applier(cst.CSTTransformer):
-    def __init__(self, replacements, hoisted, removable, alias_statements, generated, touched_lines, module):
+    def __init__(self, replacements, hoisted, removable, alias_statements, generated, touched_lines, module,
+                 black_mode):
+        self.black_mode = black_mode
         self.touched_lines = touched_lines
         self.module = module
         self.depth = 0
@@ -504,7 +509,7 @@ class _Applier(cst.CSTTransformer):
         """The new statement as black writes it at this depth; the rest of the file is untouched."""
         width = self.depth * len(self.module.default_indent.expandtabs())
         bare = line.with_changes(leading_lines=[])
-        text = format_snippet(cst.Module(body=[bare]).code, width)
+        text = format_snippet(cst.Module(body=[bare]).code, width, self.black_mode)
         try:
             parsed = cst.parse_statement(text, config=self.module.config_for_parsing)
         except cst.ParserSyntaxError:

@@ -35,6 +35,7 @@ The model file contract (``--model``): a module-level
 from __future__ import annotations
 
 import ast
+import contextlib
 import datetime as _dt
 import hashlib
 import importlib.util
@@ -192,10 +193,14 @@ def apply_call_lines(source: str, class_names: Iterable[str]) -> dict[str, list[
 
 
 def _refusal_dict(r: Any) -> dict[str, Any]:
+    line = getattr(r, "line", None)
+    if line is None:  # fgi_rewrite.plan.Refusal keeps it in .position
+        line = getattr(getattr(r, "position", None), "line", None)
     return {
         "code": str(getattr(r, "code", "")),
         "message": str(getattr(r, "message", r)),
-        "line": getattr(r, "line", None),
+        "line": line,
+        "subject": str(getattr(r, "subject", "") or ""),
     }
 
 
@@ -221,6 +226,10 @@ def rewrite_model_source(
         if finite_only and "finite_only" in str(exc):
             raise RewriteError(f"the rewriter does not accept finite_only=True: {exc}") from exc
         raise
+    error = getattr(result, "error", None)
+    if error is not None:
+        e = _refusal_dict(error)
+        raise RewriteError(f"the rewriter could not process {path}: line {e['line']}: [{e['code']}] {e['message']}")
     functions = autograd_function_classes(source)
     calls = apply_call_lines(source, functions)
     refusals = [_refusal_dict(r) for r in (result.refusals or [])]
@@ -228,7 +237,12 @@ def rewrite_model_source(
     for r in refusals:
         line = r["line"] if isinstance(r["line"], int) else -1
         for name, (first, last) in functions.items():
-            if name in r["message"] or first <= line <= last or line in calls.get(name, ()):
+            if (
+                name in r["message"]
+                or name in r["subject"]
+                or first <= line <= last
+                or line in calls.get(name, ())
+            ):
                 blocking.append(f"line {r['line']}: [{r['code']}] {r['message']}")
                 break
     if blocking:
@@ -479,8 +493,11 @@ def run_config(spec: dict[str, Any]) -> dict[str, Any]:
     timer.sync()
     rec["wrap_s"] = time.perf_counter() - t0
 
+    params = list(wrapped.parameters())
+
     def train_iter() -> tuple[float, float]:
-        model.zero_grad(set_to_none=True)
+        for p in params:  # no optimiser step: the weights (and the timings) stay put
+            p.grad = None
         step_begin()
         marks = timer.marks(3)
         timer.mark(marks, 0)
@@ -646,22 +663,40 @@ def _run_in_subprocess(spec: dict[str, Any], timeout_s: float, tmp: Path) -> dic
     ]
     t0 = time.perf_counter()
     base = {"T": spec["T"], "mode": spec["mode"], "variant": spec["variant"]}
+    # A session of its own: on a timeout the whole process group goes, including
+    # TorchInductor's compile workers, which would otherwise keep the CPUs busy.
+    proc = subprocess.Popen(
+        cmd, env=_worker_env(cache), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=str(tmp), start_new_session=True,
+    )
     try:
-        proc = subprocess.run(
-            cmd, env=_worker_env(cache), capture_output=True, text=True, timeout=timeout_s, cwd=str(tmp)
-        )
+        stdout, stderr = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
+        _kill_group(proc.pid)
+        proc.communicate()
         return {**base, "status": "timeout", "error": f"timed out after {timeout_s:.0f} s",
                 "wall_s": time.perf_counter() - t0}
+    finally:
+        _kill_group(proc.pid)  # leftovers of a finished worker, if any
     wall = time.perf_counter() - t0
     if result_path.is_file():
         rec = json.loads(result_path.read_text())
     else:
-        tail = (proc.stderr or proc.stdout or "").strip().splitlines()[-5:]
+        tail = (stderr or stdout or "").strip().splitlines()[-5:]
         rec = {**base, "status": "failed",
                "error": f"worker exited with code {proc.returncode}: " + " | ".join(tail)}
     rec["wall_s"] = wall
     return rec
+
+
+def _kill_group(pgid: int) -> None:
+    """SIGKILL the process group of a worker we started (its pid is the group id)."""
+    if os.name != "posix":
+        return
+    import signal
+
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
 
 
 def _skip(T: int, mode: str, variant: str, why: str) -> dict[str, Any]:
