@@ -73,6 +73,9 @@ class Plan:
     step: StepSpec
     surrogate: SurrogateSpec
     free_names: frozenset[str]  # module-level names the expressions read
+    # Free names bound once, at the top level, to a literal: TorchScript cannot read module
+    # globals, so `inline_constants` may substitute these values.
+    constants: tuple[tuple[str, cst.BaseExpression], ...] = ()
 
     @property
     def operand(self) -> str:

@@ -41,6 +41,7 @@ class RewriteOptions:
     finite_only: bool = False
     remove_unused: bool = True
     black_mode: Optional[black.Mode] = None  # the project's black settings
+    inline_constants: bool = False  # substitute literal module constants (TorchScript-friendly)
 
 
 @dataclass
@@ -155,6 +156,8 @@ def rewrite_module(
             continue
         scope = scopes.get(site.call)
         shadowed = _shadowed_names(site.plan, scope, global_scope)
+        if options.inline_constants:
+            shadowed -= {name for name, _ in site.plan.constants}
         bound = _bind(site.call, site.plan)
         inline_ok = options.form == "inline" and not shadowed
         temporaries: list[tuple[str, cst.BaseExpression]] = []
@@ -172,7 +175,7 @@ def rewrite_module(
                 bound[parameter] = cst.Name(temp)
         if inline_ok:
             inline_calls.add(site.call)
-            replacements[site.call] = fgi_expression(site.plan, bound, options.finite_only)
+            replacements[site.call] = fgi_expression(site.plan, bound, options.finite_only, options.inline_constants)
             if temporaries:
                 assert site.statement is not None
                 hoisted.setdefault(site.statement, []).extend(
@@ -220,7 +223,8 @@ def rewrite_module(
             removable.add(name)
 
     generated = {
-        fn: generated_function(plans[fn], gen, _annotations(plans[fn], index), options.finite_only)
+        fn: generated_function(plans[fn], gen, _annotations(plans[fn], index), options.finite_only,
+                               options.inline_constants)
         for fn, gen in needed_functions.items()
     }
     touched_lines = {_enclosing_line(call, parents) for call in replacements} - {None}

@@ -135,20 +135,14 @@ def _analyse(function: FunctionClass, index: ModuleIndex, where: Position) -> Pl
 
     context = ContextState()
 
-    def read_forward(inline: bool) -> Value:
-        env = fresh_env()
-        if ctx_name is not None:
-            env[ctx_name] = Value(CTX)
-        reader = Reader(index, env, context, phase="forward", reserved=reserved, inline_helpers=inline)
-        return reader.run(_body(forward))
-
-    # The inlined reading proves the step; the plain one (read last, so ctx keeps its values)
-    # keeps helper calls in the emitted code.
-    inlined_step = read_forward(inline=True)
-    step_value = read_forward(inline=False)
-    for value in (step_value, inlined_step):
-        if value.kind != EXPR:
-            raise Unsupported("FGI101", "forward does not return a single tensor", forward)
+    # Helpers are inlined: the emitted code must script, and TorchScript would otherwise compile
+    # the helpers too (unannotated float parameters would then be typed as Tensor).
+    env = fresh_env()
+    if ctx_name is not None:
+        env[ctx_name] = Value(CTX)
+    step_value = Reader(index, env, context, phase="forward", reserved=reserved, inline_helpers=True).run(_body(forward))
+    if step_value.kind != EXPR:
+        raise Unsupported("FGI101", "forward does not return a single tensor", forward)
 
     if setup is not None:
         setup_params = parameters_of(setup)
@@ -158,7 +152,7 @@ def _analyse(function: FunctionClass, index: ModuleIndex, where: Position) -> Pl
         env[setup_params[0].name.value] = Value(CTX)
         env[setup_params[1].name.value] = Value(TUPLE, items=tuple(expr(cst.Name(n)) for n in names))
         env[setup_params[2].name.value] = step_value
-        reader = Reader(index, env, context, phase="setup_context", reserved=reserved)
+        reader = Reader(index, env, context, phase="setup_context", reserved=reserved, inline_helpers=True)
         reader._block(_body(setup))
 
     backward_params = parameters_of(backward)
@@ -169,7 +163,7 @@ def _analyse(function: FunctionClass, index: ModuleIndex, where: Position) -> Pl
         env.pop(n)  # forward's parameters are not visible in backward
     env[backward_params[0].name.value] = Value(CTX)
     env[backward_params[1].name.value] = grad(None, fresh=False)
-    reader = Reader(index, env, context, phase="backward", reserved=reserved)
+    reader = Reader(index, env, context, phase="backward", reserved=reserved, inline_helpers=True)
     result = reader.run(_body(backward))
 
     gradients = result.items if result.kind == TUPLE else (result,)
@@ -186,7 +180,7 @@ def _analyse(function: FunctionClass, index: ModuleIndex, where: Position) -> Pl
             any(count_loads(surrogate, n) for n in names[1:]):
         raise Unsupported("FGI112", "surrogate reads other arguments but not the input", backward)
 
-    shape = recognise_step(inlined_step.node, operand, index)  # type: ignore[arg-type]
+    shape = recognise_step(step_value.node, operand, index)  # type: ignore[arg-type]
     reads_others = surrogate is not None and any(count_loads(surrogate, n) for n in names[1:])
     cast = _injection_cast(shape, surrogate, operand, index)
     free = set(loaded_names(step_value.node))  # type: ignore[arg-type]
@@ -203,6 +197,7 @@ def _analyse(function: FunctionClass, index: ModuleIndex, where: Position) -> Pl
         step=StepSpec(step_value.node, shape.description, shape.needs_detach),  # type: ignore[arg-type]
         surrogate=SurrogateSpec(surrogate, cast, reads_others),
         free_names=frozenset(free),
+        constants=tuple(sorted((n, index.constants[n]) for n in free if n in index.constants)),
     )
 
 

@@ -135,6 +135,15 @@ def build_module_index(module: cst.Module) -> ModuleIndex:
                     bind(name)
 
     scan(module.body)
+
+    # `global NAME` in any function rebinds the module's NAME at run time.
+    class _Globals(cst.CSTVisitor):
+        def visit_Global(self, node: cst.Global) -> None:
+            for item in node.names:
+                bind(item.name.value)
+                bind(item.name.value)
+
+    module.visit(_Globals())
     # Constants that are reassigned are not constants.
     for name in list(index.constants):
         if index.assigned.get(name, 0) != 1:
