@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+from pathlib import Path
 from typing import Callable, Optional
 
 import black
@@ -13,7 +14,15 @@ from .formatting import format_file, is_black_clean
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from .analysis.functions import analyse_function, find_function_classes
-from .analysis.module_index import build_module_index
+from .analysis.module_index import ModuleIndex, build_module_index
+from .analysis.project_index import (
+    ProjectFunction,
+    ProjectIndex,
+    bindings_for,
+    module_name_for,
+    resolve_relative,
+    summarise_module,
+)
 from .plan import FileResult, Plan, Position, Refusal
 from .transform import RewriteOptions, rewrite_module
 
@@ -28,10 +37,13 @@ def rewrite_source(
     referenced_elsewhere: Optional[Callable[[str], bool]] = None,
     black_mode: Optional[black.Mode] = None,
     inline_constants: bool = False,
+    project: Optional[ProjectIndex] = None,
+    module_name: Optional[str] = None,
+    is_package: bool = False,
 ) -> FileResult:
     """Rewrite one module's text. `referenced_elsewhere(name)` says whether other files use a
     top-level name (then it is never removed); without it only this module is considered."""
-    if not may_matter(source):
+    if not may_matter(source) and not (project is not None and project.mentioned_in(source)):
         # Cannot contain a Function or a call of one; CPython's parser still vets the syntax,
         # ~50x faster than a libcst parse.
         try:
@@ -52,7 +64,7 @@ def rewrite_source(
     options = RewriteOptions(form=form, finite_only=finite_only, remove_unused=remove_unused, black_mode=black_mode,
                              inline_constants=inline_constants)
     mode = black_mode or black.Mode()
-    outcome = rewrite_module(module, path, options, referenced_elsewhere)
+    outcome = rewrite_module(module, path, options, referenced_elsewhere, project, module_name, is_package)
     new_source = outcome.module.code
     if new_source != source and is_black_clean(_lf(source), mode):
         # A black-clean file stays black-clean (generated functions need blank lines around them).
@@ -73,14 +85,15 @@ def _lf(text: str) -> str:
     return text.replace("\r\n", "\n")
 
 
-def analyse_source(source: str, path: str = "<string>") -> tuple[list[Plan], list[Refusal]]:
+def analyse_source(source: str, path: str = "<string>", module: Optional[cst.Module] = None,
+                   foreign=None, index: Optional[ModuleIndex] = None) -> tuple[list[Plan], list[Refusal]]:
     """Plans and refusals for every autograd Function defined at the top level of a module.
 
     Raises libcst.ParserSyntaxError for a module that does not parse."""
-    module = cst.parse_module(source)
+    module = module or cst.parse_module(source)
     wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
     positions = wrapper.resolve(PositionProvider)
-    index = build_module_index(module)
+    index = index or build_module_index(module)
 
     def position_of(node: cst.CSTNode) -> tuple[int, int]:
         start = positions[node].start
@@ -89,6 +102,133 @@ def analyse_source(source: str, path: str = "<string>") -> tuple[list[Plan], lis
     plans: list[Plan] = []
     refusals: list[Refusal] = []
     for function in find_function_classes(module, index):
-        analysis = analyse_function(function, index, path, position_of)
+        analysis = analyse_function(function, index, path, position_of, foreign)
         (plans if isinstance(analysis, Plan) else refusals).append(analysis)  # type: ignore[arg-type]
     return plans, refusals
+
+
+def build_project(sources: dict[Path, str]) -> ProjectIndex:
+    """First pass over all files: module names, imports, and every planned Function."""
+    project = ProjectIndex()
+    paths: dict[str, Path] = {}
+    for path, source in sources.items():
+        name, is_package = module_name_for(path)
+        summary = summarise_module(source, path, name, is_package)
+        if summary is not None:
+            project.modules[name] = summary
+            paths[name] = path
+    parsed: dict[str, Optional[tuple[cst.Module, ModuleIndex]]] = {}
+
+    def parse(name: str) -> Optional[tuple[cst.Module, ModuleIndex]]:
+        if name not in parsed:
+            try:
+                module = cst.parse_module(sources[paths[name]])
+            except (cst.ParserSyntaxError, KeyError):
+                parsed[name] = None
+            else:
+                index = build_module_index(module)
+                index.name, index.is_package = name, project.modules[name].is_package
+                parsed[name] = (module, index)
+        return parsed[name]
+
+    def helper_lookup(index: ModuleIndex, local: str):
+        """A helper function that `local` names in `index`'s module, defined in another module."""
+        candidates = []
+        if local in index.imports:
+            candidates.append(_absolute(index, index.imports[local]))
+        elif local not in index.assigned:
+            candidates.extend(f"{_absolute(index, star)}.{local}" for star in index.star_imports)
+        for candidate in candidates:
+            qualified = project.resolve(candidate)
+            module, _, attribute = qualified.rpartition(".")
+            found = parse(module) if module in paths else None
+            if found is not None and attribute in found[1].helpers and found[1].is_unique(attribute):
+                return found[1].helpers[attribute], found[1]
+        return None
+
+    for name, path in paths.items():
+        if "Function" not in sources[path]:
+            continue
+        found = parse(name)
+        if found is None:
+            continue
+        module, index = found
+        plans, refusals = analyse_source(sources[path], str(path), module=module, foreign=helper_lookup, index=index)
+        for plan in plans:
+            qualified = f"{name}.{plan.function}"
+            project.functions[qualified] = ProjectFunction(
+                qualified, name, plan,
+                bindings_for(plan, name, index.is_package, index.imports, project.modules[name].definitions),
+            )
+        for refusal in refusals:
+            project.refusals[f"{name}.{refusal.subject}"] = refusal
+        for alias, function in _module_aliases(module, {p.function for p in plans}).items():
+            project.aliases[f"{name}.{alias}"] = f"{name}.{function}"
+    return project
+
+
+def _absolute(index: ModuleIndex, target: str) -> str:
+    if not target.startswith("."):
+        return target
+    level = len(target) - len(target.lstrip("."))
+    return resolve_relative(index.name, index.is_package, level, target.lstrip(".") or None) or target
+
+
+def _module_aliases(module: cst.Module, functions: set[str]) -> dict[str, str]:
+    aliases: dict[str, str] = {}
+    counts: dict[str, int] = {}
+    for statement in module.body:
+        if not isinstance(statement, cst.SimpleStatementLine):
+            continue
+        for small in statement.body:
+            if isinstance(small, cst.Assign):
+                for target in small.targets:
+                    if isinstance(target.target, cst.Name):
+                        counts[target.target.value] = counts.get(target.target.value, 0) + 1
+                value = small.value
+                if (len(small.targets) == 1 and isinstance(small.targets[0].target, cst.Name)
+                        and isinstance(value, cst.Attribute) and value.attr.value == "apply"
+                        and isinstance(value.value, cst.Name) and value.value.value in functions):
+                    aliases[small.targets[0].target.value] = value.value.value
+    return {alias: function for alias, function in aliases.items() if counts.get(alias) == 1}
+
+
+def rewrite_tree(
+    sources: dict[Path, str],
+    outside: Optional[Callable[[Path], dict[Path, str]]] = None,
+    **options,
+) -> dict[Path, FileResult]:
+    """Rewrite a set of files as one project.
+
+    Pass 1 indexes every file; pass 2 rewrites each file knowing every Function in the set;
+    pass 3 re-decides, for modules that define Functions, what became unused, looking at the
+    other files as they are AFTER the rewrite (so a second run changes nothing).
+    `outside(root)` may supply other files of the project that are not being rewritten."""
+    project = build_project(sources)
+    names = {path: module_name_for(path) for path in sources}
+    others = outside(Path(".")) if outside is not None else {}
+
+    def run(path: Path, texts: dict[Path, str]) -> FileResult:
+        elsewhere = _text_search(path, texts)
+        name, is_package = names[path]
+        return rewrite_source(sources[path], str(path), referenced_elsewhere=elsewhere, project=project,
+                              module_name=name, is_package=is_package, **options)
+
+    first = {path: run(path, {**others, **sources}) for path in sources}
+    after = {**others, **{path: r.new_source if r.error is None else sources[path] for path, r in first.items()}}
+    defining = {Path(f.plan.position.path) for f in project.functions.values()}
+    results = dict(first)
+    for path in sources:
+        if path in defining or str(path) in {str(d) for d in defining}:
+            results[path] = run(path, after)
+    return results
+
+
+def _text_search(own: Path, texts: dict[Path, str]) -> Callable[[str], bool]:
+    import re
+
+    def referenced(name: str) -> bool:
+        pattern = re.compile(rf"\b{re.escape(name)}\b")
+        return any(pattern.search(text) for other, text in texts.items() if other != own)
+
+    return referenced

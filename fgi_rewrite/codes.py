@@ -62,6 +62,8 @@ CODES: dict[str, Code] = {
              "the Function is kept for this reference; call sites are still rewritten"),
         Code("FGI205", "the Function's name is bound more than once in the module",
              "the tool cannot tell which definition a call refers to"),
+        Code("FGI206", "the call's module cannot name what the surrogate reads",
+             "the module rebinds a builtin or name the surrogate needs; rename it"),
         Code("FGI901", "file could not be decoded", "save it as UTF-8 or declare its encoding"),
         Code("FGI902", "file could not be parsed", "fix the syntax error"),
         Code("FGI903", "file could not be read or written", "check permissions"),

@@ -76,6 +76,8 @@ class Plan:
     # Free names bound once, at the top level, to a literal: TorchScript cannot read module
     # globals, so `inline_constants` may substitute these values.
     constants: tuple[tuple[str, cst.BaseExpression], ...] = ()
+    # Stand-in names for what helpers of other modules read: placeholder -> qualified target.
+    foreign: tuple[tuple[str, str], ...] = ()
 
     @property
     def operand(self) -> str:

@@ -30,6 +30,7 @@ from .analysis.functions import analyse_function, find_function_classes
 from .analysis.module_index import ModuleIndex, build_module_index
 from .emit import fgi_expression, generated_function
 from .formatting import format_snippet
+from .analysis.project_index import ProjectFunction, ProjectIndex, resolve_relative
 from .plan import Plan, Position, Refusal, Rewrite
 
 SKIP_PRAGMA = "fgi: skip"
@@ -57,6 +58,9 @@ class _CallSite:
     call: cst.Call
     plan: Plan
     statement: Optional[cst.SimpleStatementLine]  # where temporaries go, if allowed
+    key: str = ""  # the Function: its local name, or its qualified name when defined elsewhere
+    # Free names of the plan -> how this module spells them (empty: defined in this module).
+    names: tuple[tuple[str, cst.BaseExpression], ...] = ()
 
 
 ReferencedElsewhere = Callable[[str], bool]
@@ -67,6 +71,9 @@ def rewrite_module(
     path: str,
     options: RewriteOptions,
     referenced_elsewhere: Optional[ReferencedElsewhere] = None,
+    project: Optional[ProjectIndex] = None,
+    module_name: Optional[str] = None,
+    is_package: bool = False,
 ) -> ModuleRewrite:
     wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
     positions = wrapper.resolve(PositionProvider)
@@ -90,7 +97,13 @@ def rewrite_module(
         if _has_skip_pragma(function.node):
             result.notes.append(f"{position(function.node)}: skipped {function.name} (# {SKIP_PRAGMA})")
             continue
-        analysis = analyse_function(function, index, path, position_of)
+        qualified = f"{module_name}.{function.name}"
+        if project is not None and qualified in project.functions:
+            analysis = project.functions[qualified].plan  # analysed with helpers of other modules
+        elif project is not None and qualified in project.refusals:
+            analysis = project.refusals[qualified]
+        else:
+            analysis = analyse_function(function, index, path, position_of)
         if isinstance(analysis, Refusal):
             result.refusals.append(analysis)
             continue
@@ -98,11 +111,23 @@ def rewrite_module(
             result.refusals.append(Refusal("FGI205", f"{function.name} is bound more than once", position(function.node), function.name))
             continue
         plans[function.name] = analysis
-    if not plans:
+    if not plans and project is None:
         return result
 
-    taken_names = _all_names(module)
     sites: list[_CallSite] = []
+    new_imports: list[cst.SimpleStatementLine] = []
+    taken_names = _all_names(module)
+    spelling = None
+    if project is not None and module_name is not None:
+        spelling = _ModuleSpelling(index, module_name, is_package, taken_names, new_imports)
+
+    def local_names(name: str) -> tuple[tuple[str, cst.BaseExpression], ...]:
+        """Spellings for a Function of this module: needed when its helpers live elsewhere."""
+        function = project.functions.get(f"{module_name}.{name}") if project is not None else None
+        if spelling is None or function is None or not function.plan.foreign:
+            return ()
+        return tuple((spelling.names_for(function) or {}).items())
+
     kept: dict[str, list[cst.CSTNode]] = {}  # definition name -> references that stay
     aliases: dict[str, str] = {}  # alias name -> Function name
     alias_statements: dict[str, cst.SimpleStatementLine] = {}
@@ -117,7 +142,8 @@ def rewrite_module(
             if isinstance(parent, cst.Attribute) and parent.value is node and parent.attr.value == "apply":
                 grandparent = parents.get(parent)
                 if isinstance(grandparent, cst.Call) and grandparent.func is parent:
-                    sites.append(_CallSite(grandparent, plan, _hoist_statement(grandparent, parents)))
+                    sites.append(_CallSite(grandparent, plan, _hoist_statement(grandparent, parents), name,
+                                           local_names(name)))
                     continue
                 alias = _module_alias(parent, parents, module)
                 if alias is not None and index.is_unique(alias[0]):
@@ -131,13 +157,39 @@ def rewrite_module(
             node = access.node
             parent = parents.get(node)
             if isinstance(parent, cst.Call) and parent.func is node:
-                sites.append(_CallSite(parent, plans[name], _hoist_statement(parent, parents)))
+                sites.append(_CallSite(parent, plans[name], _hoist_statement(parent, parents), name,
+                                       local_names(name)))
             else:
                 kept.setdefault(alias, []).append(node)
 
+    external_functions: dict[str, Plan] = {}
+    if spelling is not None:
+        assert project is not None
+        for assignment in global_scope.assignments:
+            if not isinstance(getattr(assignment, "node", None), (cst.Import, cst.ImportFrom)):
+                continue
+            target = spelling.qualified_import(assignment.name)
+            if target is None:
+                continue
+            for access in assignment.references:
+                found = _external_site(access.node, project.resolve(target), project, parents)
+                if found is None:
+                    continue
+                call, function = found
+                external_functions[function.qualified] = function.plan
+                names = spelling.names_for(function)
+                if names is None:
+                    result.refusals.append(Refusal(
+                        "FGI206", f"{function.plan.function}: cannot name what its surrogate reads here",
+                        position(call), function.plan.function))
+                    continue
+                sites.append(_CallSite(call, function.plan, _hoist_statement(call, parents), function.qualified,
+                                       tuple(names.items())))
+
     replacements: dict[cst.Call, cst.BaseExpression] = {}
     hoisted: dict[cst.SimpleStatementLine, list[cst.SimpleStatementLine]] = {}
-    needed_functions: dict[str, str] = {}  # Function name -> generated function name
+    needed_functions: dict[str, str] = {}  # Function key -> generated function name
+    generated_names: dict[str, dict[str, cst.BaseExpression]] = {}
     skipped_sites: set[cst.Call] = set()
 
     sites.sort(key=lambda s: (positions[s.call].start.line, positions[s.call].start.column))
@@ -155,9 +207,10 @@ def rewrite_module(
             skipped_sites.add(site.call)
             continue
         scope = scopes.get(site.call)
-        shadowed = _shadowed_names(site.plan, scope, global_scope)
-        if options.inline_constants:
-            shadowed -= {name for name, _ in site.plan.constants}
+        names = dict(site.names)
+        free_here = {code(names[n]) if n in names else n for n in site.plan.free_names
+                     if not (options.inline_constants and n in dict(site.plan.constants))}
+        shadowed = _shadowed_names(free_here, scope, global_scope)
         bound = _bind(site.call, site.plan)
         inline_ok = options.form == "inline" and not shadowed
         temporaries: list[tuple[str, cst.BaseExpression]] = []
@@ -175,7 +228,8 @@ def rewrite_module(
                 bound[parameter] = cst.Name(temp)
         if inline_ok:
             inline_calls.add(site.call)
-            replacements[site.call] = fgi_expression(site.plan, bound, options.finite_only, options.inline_constants)
+            replacements[site.call] = fgi_expression(site.plan, {**names, **bound}, options.finite_only,
+                                                     options.inline_constants)
             if temporaries:
                 assert site.statement is not None
                 hoisted.setdefault(site.statement, []).extend(
@@ -185,10 +239,11 @@ def rewrite_module(
             result.rewrites.append(Rewrite(where, site.plan.function, "inline"))
         else:
             # Names of temporaries picked for this call are released: nothing was emitted.
-            function_name = needed_functions.get(site.plan.function)
+            function_name = needed_functions.get(site.key)
             if function_name is None:
                 function_name = _fresh_name(f"_fgi_{_snake(site.plan.function)}", taken_names)
-                needed_functions[site.plan.function] = function_name
+                needed_functions[site.key] = function_name
+                generated_names[site.key] = names
             replacements[site.call] = site.call.with_changes(func=cst.Name(function_name))
             reason = "shadowed " + ", ".join(sorted(shadowed)) if shadowed else (
                 "requested" if options.form == "function" else "arguments evaluated conditionally or after other effects")
@@ -222,14 +277,15 @@ def rewrite_module(
                 continue
             removable.add(name)
 
+    all_plans = {**plans, **external_functions}
     generated = {
-        fn: generated_function(plans[fn], gen, _annotations(plans[fn], index), options.finite_only,
-                               options.inline_constants)
-        for fn, gen in needed_functions.items()
+        key: generated_function(all_plans[key], gen, _annotations(all_plans[key], index), options.finite_only,
+                                options.inline_constants, generated_names.get(key, {}))
+        for key, gen in needed_functions.items()
     }
     touched_lines = {_enclosing_line(call, parents) for call in replacements} - {None}
     transformer = _Applier(replacements, hoisted, removable, alias_statements, generated, touched_lines, module,
-                          options.black_mode or black.Mode())
+                          options.black_mode or black.Mode(), new_imports)
     new_module = module.visit(transformer)
     new_module = _prune_imports(module, new_module, scopes)
     result.module = new_module
@@ -342,11 +398,11 @@ def _pure_subtree(node: cst.CSTNode, inline_calls: set) -> bool:
     return all(_pure_subtree(child, inline_calls) for child in node.children)
 
 
-def _shadowed_names(plan: Plan, scope: Optional[Scope], global_scope: Scope) -> set[str]:
+def _shadowed_names(free_names: set[str], scope: Optional[Scope], global_scope: Scope) -> set[str]:
     if scope is None or scope is global_scope:
         return set()
     shadowed = set()
-    for name in plan.free_names:
+    for name in free_names:
         for assignment in scope[name]:
             if assignment.scope is not global_scope and not _is_builtin(assignment):
                 shadowed.add(name)
@@ -480,8 +536,9 @@ def _annotations(plan: Plan, index: ModuleIndex) -> dict[str, Optional[cst.BaseE
 # ---------------------------------------------------------------------------- applying
 class _Applier(cst.CSTTransformer):
     def __init__(self, replacements, hoisted, removable, alias_statements, generated, touched_lines, module,
-                 black_mode):
+                 black_mode, new_imports):
         self.black_mode = black_mode
+        self.new_imports = new_imports
         self.touched_lines = touched_lines
         self.module = module
         self.depth = 0
@@ -543,6 +600,34 @@ class _Applier(cst.CSTTransformer):
             spaced = generated.with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine()])
             return cst.FlattenSentinel([updated, spaced])
         return updated
+
+
+    def leave_Module(self, original: cst.Module, updated: cst.Module) -> cst.Module:
+        # Generated functions for Functions defined elsewhere, and the imports the new code
+        # needs, go after the module's last top-level import.
+        external = [fn for key, fn in self.generated.items() if "." in key]
+        if not external and not self.new_imports:
+            return updated
+        body = list(updated.body)
+        position = 0
+        for number, statement in enumerate(body):
+            if isinstance(statement, cst.SimpleStatementLine) and any(
+                    isinstance(s, (cst.Import, cst.ImportFrom)) for s in statement.body):
+                position = number + 1
+            elif number == position and _is_docstring(statement):
+                position = number + 1
+        insert: list[cst.BaseStatement] = list(self.new_imports)
+        for function in external:
+            insert.append(function.with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine()]))
+        if external and position < len(body):
+            body[position] = body[position].with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine()])
+        return updated.with_changes(body=body[:position] + insert + body[position:])
+
+
+def _is_docstring(statement: cst.CSTNode) -> bool:
+    return (isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1
+            and isinstance(statement.body[0], cst.Expr)
+            and isinstance(statement.body[0].value, (cst.SimpleString, cst.ConcatenatedString)))
 
 
 def _wrap_if_needed(node: cst.BaseExpression) -> cst.BaseExpression:
@@ -611,3 +696,95 @@ class _ImportPruner(cst.CSTTransformer):
             keep[-1] = keep[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
             return updated.with_changes(names=keep)
         return updated
+
+
+# ------------------------------------------------------------------- other modules' Functions
+def _external_site(name_node: cst.Name, target: str, project: ProjectIndex, parents):
+    """A call of a Function (or alias) defined in another module, reached through an imported
+    name: `Fn.apply(...)`, `alias(...)`, `mod.Fn.apply(...)`, `pkg.mod.alias(...)`."""
+    node: cst.CSTNode = name_node
+    qualified = target
+    for _ in range(8):
+        parent = parents.get(node)
+        if qualified in project.aliases:
+            if isinstance(parent, cst.Call) and parent.func is node:
+                return parent, project.functions[project.aliases[qualified]]
+            return None
+        if qualified in project.functions:
+            if isinstance(parent, cst.Attribute) and parent.value is node and parent.attr.value == "apply":
+                grandparent = parents.get(parent)
+                if isinstance(grandparent, cst.Call) and grandparent.func is parent:
+                    return grandparent, project.functions[qualified]
+            return None
+        if not isinstance(parent, cst.Attribute) or parent.value is not node:
+            return None
+        qualified = project.resolve(f"{qualified}.{parent.attr.value}")
+        node = parent
+    return None
+
+
+class _ModuleSpelling:
+    """How the module being rewritten can name what another module's FGI code reads."""
+
+    def __init__(self, index: ModuleIndex, module_name: str, is_package: bool, taken: set[str],
+                 new_imports: list[cst.SimpleStatementLine]):
+        self.index = index
+        self.module_name = module_name
+        self.is_package = is_package
+        self.taken = taken
+        self.new_imports = new_imports
+        self.added: dict[str, str] = {}  # qualified target -> local name added by us
+
+    def qualified_import(self, local: str) -> Optional[str]:
+        target = self.index.imports.get(local)
+        if target is None or not self.index.is_unique(local):
+            return None
+        if target.startswith("."):
+            level = len(target) - len(target.lstrip("."))
+            return resolve_relative(self.module_name, self.is_package, level, target.lstrip(".") or None)
+        return target
+
+    def _local_for(self, target: str) -> Optional[str]:
+        for local in self.index.imports:
+            if self.qualified_import(local) == target:
+                return local
+        if target.rpartition(".")[0] == self.module_name and self.index.is_unique(target.rpartition(".")[2]):
+            return target.rpartition(".")[2]
+        return self.added.get(target)
+
+    def names_for(self, function: ProjectFunction) -> Optional[dict[str, cst.BaseExpression]]:
+        names: dict[str, cst.BaseExpression] = {}
+        for free, binding in function.bindings:
+            if binding.kind == "builtin":
+                if free in self.index.assigned:
+                    return None  # this module rebinds a builtin the surrogate uses
+                continue
+            local = self._local_for(binding.target)
+            if local is None:
+                # A placeholder stands for a name of another module: import it under that name.
+                preferred = binding.target.rpartition(".")[2] if free.startswith("__fgi__") else free
+                local = self._add_import(binding.target, preferred=preferred)
+            names[free] = cst.Name(local)
+        return names
+
+    def _add_import(self, target: str, preferred: str) -> str:
+        local = preferred if preferred not in self.taken else _fresh_name(f"_fgi_{preferred}", self.taken)
+        self.taken.add(local)
+        parent, _, last = target.rpartition(".")
+        if not parent:
+            statement = f"import {target}" + (f" as {local}" if local != target else "")
+        else:
+            source = parent
+            top = self.module_name.split(".")[0]
+            if parent.split(".")[0] == top and "." in self.module_name:
+                # Same package: a relative import works however the package is installed.
+                own = self.module_name.split(".") if self.is_package else self.module_name.split(".")[:-1]
+                theirs = parent.split(".")
+                common = 0
+                while common < min(len(own), len(theirs)) and own[common] == theirs[common]:
+                    common += 1
+                source = "." * (len(own) - common + 1) + ".".join(theirs[common:])
+            statement = f"from {source} import {last}" + (f" as {local}" if local != last else "")
+        self.new_imports.append(cst.parse_statement(statement + "\n"))  # type: ignore[arg-type]
+        self.added[target] = local
+        return local

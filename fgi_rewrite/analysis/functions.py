@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -21,6 +22,7 @@ from .symbolic import (
     ContextState,
     Reader,
     Unsupported,
+    ForeignLookup,
     Value,
     expr,
     grad,
@@ -62,12 +64,13 @@ def find_function_classes(module: cst.Module, index: ModuleIndex) -> list[Functi
 
 
 def analyse_function(
-    function: FunctionClass, index: ModuleIndex, path: str, position_of: PositionOf
+    function: FunctionClass, index: ModuleIndex, path: str, position_of: PositionOf,
+    foreign: Optional[ForeignLookup] = None,
 ) -> Analysis:
     line, column = position_of(function.node)
     where = Position(path, line, column)
     try:
-        return _analyse(function, index, where)
+        return _analyse(function, index, where, foreign)
     except Unsupported as problem:
         at = where
         if problem.node is not None:
@@ -93,7 +96,10 @@ def _body(function: cst.FunctionDef) -> list[cst.BaseStatement]:
     return [cst.SimpleStatementLine(body=list(function.body.body))]
 
 
-def _analyse(function: FunctionClass, index: ModuleIndex, where: Position) -> Plan:
+def _analyse(function: FunctionClass, index: ModuleIndex, where: Position,
+             foreign: Optional[ForeignLookup] = None) -> Plan:
+    placeholders: dict[str, str] = {}
+    readers = dict(reserved=frozenset(), inline_helpers=True, foreign=foreign, placeholders=placeholders)
     methods = _methods(function.node)
     if "forward" not in methods or "backward" not in methods:
         raise Unsupported("FGI109", "does not define both forward and backward", function.node)
@@ -140,7 +146,8 @@ def _analyse(function: FunctionClass, index: ModuleIndex, where: Position) -> Pl
     env = fresh_env()
     if ctx_name is not None:
         env[ctx_name] = Value(CTX)
-    step_value = Reader(index, env, context, phase="forward", reserved=reserved, inline_helpers=True).run(_body(forward))
+    readers["reserved"] = reserved
+    step_value = Reader(index, env, context, phase="forward", **readers).run(_body(forward))
     if step_value.kind != EXPR:
         raise Unsupported("FGI101", "forward does not return a single tensor", forward)
 
@@ -152,7 +159,7 @@ def _analyse(function: FunctionClass, index: ModuleIndex, where: Position) -> Pl
         env[setup_params[0].name.value] = Value(CTX)
         env[setup_params[1].name.value] = Value(TUPLE, items=tuple(expr(cst.Name(n)) for n in names))
         env[setup_params[2].name.value] = step_value
-        reader = Reader(index, env, context, phase="setup_context", reserved=reserved, inline_helpers=True)
+        reader = Reader(index, env, context, phase="setup_context", **readers)
         reader._block(_body(setup))
 
     backward_params = parameters_of(backward)
@@ -163,7 +170,7 @@ def _analyse(function: FunctionClass, index: ModuleIndex, where: Position) -> Pl
         env.pop(n)  # forward's parameters are not visible in backward
     env[backward_params[0].name.value] = Value(CTX)
     env[backward_params[1].name.value] = grad(None, fresh=False)
-    reader = Reader(index, env, context, phase="backward", reserved=reserved, inline_helpers=True)
+    reader = Reader(index, env, context, phase="backward", **readers)
     result = reader.run(_body(backward))
 
     gradients = result.items if result.kind == TUPLE else (result,)
@@ -180,6 +187,11 @@ def _analyse(function: FunctionClass, index: ModuleIndex, where: Position) -> Pl
             any(count_loads(surrogate, n) for n in names[1:]):
         raise Unsupported("FGI112", "surrogate reads other arguments but not the input", backward)
 
+    if placeholders:
+        # Names read by helpers of other modules are imports of this view of the module.
+        index = copy.copy(index)
+        index.imports = {**index.imports, **placeholders}
+        index.assigned = {**index.assigned, **{p: 1 for p in placeholders}}
     shape = recognise_step(step_value.node, operand, index)  # type: ignore[arg-type]
     reads_others = surrogate is not None and any(count_loads(surrogate, n) for n in names[1:])
     cast = _injection_cast(shape, surrogate, operand, index)
@@ -198,6 +210,7 @@ def _analyse(function: FunctionClass, index: ModuleIndex, where: Position) -> Pl
         surrogate=SurrogateSpec(surrogate, cast, reads_others),
         free_names=frozenset(free),
         constants=tuple(sorted((n, index.constants[n]) for n in free if n in index.constants)),
+        foreign=tuple(sorted((p, t) for p, t in placeholders.items() if p in free)),
     )
 
 

@@ -23,6 +23,8 @@ class ModuleIndex:
     constants: dict[str, cst.BaseExpression] = field(default_factory=dict)  # literal values
     assigned: dict[str, int] = field(default_factory=dict)  # name -> number of top-level bindings
     values: dict[str, cst.BaseExpression] = field(default_factory=dict)  # single-assignment values
+    name: str = ""  # qualified module name, when known (whole-project runs)
+    is_package: bool = False
 
     def qualify(self, node: cst.BaseExpression) -> Optional[str]:
         """`T.exp` -> "torch.exp" when `import torch as T`; None when the head is not an import."""
@@ -70,7 +72,12 @@ def _record_import(index: ModuleIndex, node: cst.CSTNode) -> None:
         for alias in node.names:
             name = dotted_name(alias.name) or ""
             local = alias.asname.name.value if alias.asname else name  # type: ignore[union-attr]
-            index.imports[local] = f"{module}.{name}" if module else name
+            if not module:
+                index.imports[local] = name
+            elif set(module) == {"."}:
+                index.imports[local] = f"{module}{name}"
+            else:
+                index.imports[local] = f"{module}.{name}"
             index.assigned[local] = index.assigned.get(local, 0) + 1
 
 

@@ -10,7 +10,8 @@ not understand raises `Unsupported` with a refusal code; it never guesses.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+import copy
+from typing import Callable, Optional, Sequence
 
 import libcst as cst
 
@@ -99,8 +100,14 @@ class Reader:
         depth: int = 0,
         reserved: frozenset[str] = frozenset(),
         inline_helpers: bool = False,
+        foreign: Optional["ForeignLookup"] = None,
+        placeholders: Optional[dict[str, str]] = None,
     ):
         self.inline_helpers = inline_helpers
+        # Helpers defined in other modules (whole-project runs) and the stand-in names their
+        # module-level reads get: placeholder -> qualified target.
+        self.foreign = foreign
+        self.placeholders = placeholders if placeholders is not None else {}
         self.index = index
         # Parameter names of the Function: a module-level name spelled the same could not be
         # told apart from the parameter once locals are substituted away.
@@ -511,6 +518,9 @@ class Reader:
                 return self._helper_call(name, node)
             if name in PURE_BUILTINS and name not in self.index.assigned:
                 return self._pure_call(node)
+            found = self.foreign(self.index, name) if self.foreign is not None else None
+            if found is not None:
+                return self._foreign_helper_call(name, node, *found)
             raise Unsupported("FGI104", f"calls `{name}`, which the tool cannot see through", node)
         if isinstance(func, cst.Attribute):
             if self._is_ctx(func.value):
@@ -626,28 +636,39 @@ class Reader:
             raise Unsupported("FGI103", f"backward reduces grad_output with `.{name}()`", node)
         raise Unsupported("FGI103", f"`.{name}()` on grad_output is not known to be linear", node)
 
-    def _helper_call(self, name: str, node: cst.Call) -> Value:
+    def _foreign_helper_call(self, name: str, node: cst.Call, helper: cst.FunctionDef,
+                             index: ModuleIndex) -> Value:
+        """A helper from another module: its module-level names are renamed to placeholders that
+        stand for what they are (a qualified target), so the emitted code can import them."""
+        renamed, view = _with_placeholders(helper, index, self.placeholders)
+        return self._helper_call(name, node, renamed, view)
+
+    def _helper_call(self, name: str, node: cst.Call, helper: Optional[cst.FunctionDef] = None,
+                     index: Optional[ModuleIndex] = None) -> Value:
         if self.depth >= _MAX_HELPER_DEPTH:
             raise Unsupported("FGI104", f"helpers nest deeper than {_MAX_HELPER_DEPTH} calls", node)
-        helper = self.index.helpers[name]
-        values = self._args(node)
+        helper = helper or self.index.helpers[name]
+        index = index or self.index
+        values = self._args(node)  # in the caller's module
         if any(arg.keyword for arg in node.args):
             bound = _bind_keywords(helper, node, values)
         else:
             bound = _bind_positional(helper, values, node)
         for decorator in helper.decorators:
-            qualified = self.index.qualify(decorator.decorator) or dotted_name(decorator.decorator) or ""
+            qualified = index.qualify(decorator.decorator) or dotted_name(decorator.decorator) or ""
             if qualified not in ("torch.jit.script", "torch.jit.ignore", "torch.jit.unused",
                                  "torch.compile", "staticmethod"):
                 raise Unsupported("FGI104", f"helper `{name}` has decorator `{qualified}`", node)
-        reader = Reader(self.index, bound, None, phase=f"helper `{name}`", depth=self.depth + 1,
-                        reserved=self.reserved, inline_helpers=self.inline_helpers)
+        reader = Reader(index, bound, None, phase=f"helper `{name}`", depth=self.depth + 1,
+                        reserved=self.reserved, inline_helpers=self.inline_helpers, foreign=self.foreign,
+                        placeholders=self.placeholders)
         reader.env["__operand__"] = self.env.get("__operand__", Value(NONE))
         body = helper.body.body if isinstance(helper.body, cst.IndentedBlock) else [
             cst.SimpleStatementLine(body=list(helper.body.body))
         ]
         result = reader.run(body)
-        if not self.inline_helpers and result.kind == EXPR and all(v.kind == EXPR for v in values):
+        if not self.inline_helpers and index is self.index and result.kind == EXPR and \
+                all(v.kind == EXPR for v in values):
             # Keep the call for readability: the helper was proven pure above.
             return self._pure_call(node)
         return result
@@ -680,6 +701,72 @@ def _is_zero(node: Optional[cst.BaseExpression], index: ModuleIndex) -> bool:
     if isinstance(node, cst.Call) and index.qualify(node.func) == "torch.zeros_like":
         return True
     return False
+
+
+ForeignLookup = Callable[[ModuleIndex, str], Optional[tuple[cst.FunctionDef, ModuleIndex]]]
+
+
+def placeholder_for(module: str, name: str) -> str:
+    return f"__fgi__{module.replace('.', '_')}__{name}"
+
+
+def _with_placeholders(helper: cst.FunctionDef, index: ModuleIndex, registry: dict[str, str]):
+    """Rename the helper's reads of its module's names; return it and an index that knows them."""
+    local = {p.name.value for p in _parameters(helper)}
+
+    class _Assigned(cst.CSTVisitor):
+        def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+            if isinstance(node.target, cst.Name):
+                local.add(node.target.value)
+
+    helper.visit(_Assigned())
+    view = copy.copy(index)
+    view.imports = dict(index.imports)
+    view.assigned = dict(index.assigned)
+    view.helpers = dict(index.helpers)
+    view.constants = dict(index.constants)
+    mapping: dict[str, cst.BaseExpression] = {}
+    for name in set(index.imports) | {n for n, c in index.assigned.items() if c == 1}:
+        if name in local:
+            continue
+        target = index.imports.get(name)
+        if target is not None and target.startswith("."):
+            level = len(target) - len(target.lstrip("."))
+            base = index.name.split(".") if index.is_package else index.name.split(".")[:-1]
+            base = base[: len(base) - (level - 1)] if level > 1 else base
+            target = ".".join(base + [target.lstrip(".")])
+        if target is None:
+            target = f"{index.name}.{name}"
+        stand_in = placeholder_for(index.name, name)
+        registry[stand_in] = target
+        view.imports[stand_in] = target
+        view.assigned[stand_in] = 1
+        mapping[name] = cst.Name(stand_in)
+    body = helper.body.visit(_BodyRenamer(mapping))
+    return helper.with_changes(body=body), view
+
+
+class _BodyRenamer(cst.CSTTransformer):
+    def __init__(self, mapping: dict[str, cst.BaseExpression]):
+        self.mapping = mapping
+
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        return False
+
+    def leave_Attribute(self, original: cst.Attribute, updated: cst.Attribute) -> cst.BaseExpression:
+        return updated.with_changes(value=updated.value.visit(self))
+
+    def visit_Arg(self, node: cst.Arg) -> bool:
+        return False
+
+    def leave_Arg(self, original: cst.Arg, updated: cst.Arg) -> cst.Arg:
+        return updated.with_changes(value=updated.value.visit(self))
+
+    def visit_AssignTarget(self, node: cst.AssignTarget) -> bool:
+        return False
+
+    def leave_Name(self, original: cst.Name, updated: cst.Name) -> cst.BaseExpression:
+        return self.mapping.get(updated.value, updated)
 
 
 def _drop_same_mask_indexing(node: cst.BaseExpression, mask_code: str) -> tuple[cst.BaseExpression, bool]:
