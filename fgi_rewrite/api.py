@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -40,6 +41,7 @@ def rewrite_source(
     project: Optional[ProjectIndex] = None,
     module_name: Optional[str] = None,
     is_package: bool = False,
+    attribute_assigned_elsewhere: Optional[Callable[[str], bool]] = None,
 ) -> FileResult:
     """Rewrite one module's text. `referenced_elsewhere(name)` says whether other files use a
     top-level name (then it is never removed); without it only this module is considered."""
@@ -64,7 +66,8 @@ def rewrite_source(
     options = RewriteOptions(form=form, finite_only=finite_only, remove_unused=remove_unused, black_mode=black_mode,
                              inline_constants=inline_constants)
     mode = black_mode or black.Mode()
-    outcome = rewrite_module(module, path, options, referenced_elsewhere, project, module_name, is_package)
+    outcome = rewrite_module(module, path, options, referenced_elsewhere, project, module_name, is_package,
+                             attribute_assigned_elsewhere)
     new_source = outcome.module.code
     if new_source != source and is_black_clean(_lf(source), mode):
         # A black-clean file stays black-clean (generated functions need blank lines around them).
@@ -209,9 +212,9 @@ def rewrite_tree(
     others = outside(Path(".")) if outside is not None else {}
 
     def run(path: Path, texts: dict[Path, str]) -> FileResult:
-        elsewhere = _text_search(path, texts)
         name, is_package = names[path]
-        return rewrite_source(sources[path], str(path), referenced_elsewhere=elsewhere, project=project,
+        return rewrite_source(sources[path], str(path), referenced_elsewhere=_text_search(path, texts),
+                              attribute_assigned_elsewhere=_attribute_search(path, texts), project=project,
                               module_name=name, is_package=is_package, **options)
 
     first = {path: run(path, {**others, **sources}) for path in sources}
@@ -224,9 +227,17 @@ def rewrite_tree(
     return results
 
 
-def _text_search(own: Path, texts: dict[Path, str]) -> Callable[[str], bool]:
-    import re
+def _attribute_search(own: Path, texts: dict[Path, str]) -> Callable[[str], bool]:
+    """Does another file assign the attribute (`x.name = ...`, or `name = ...` in a class body)?"""
 
+    def assigned(name: str) -> bool:
+        pattern = re.compile(rf"(\.\s*{re.escape(name)}|^[ \t]+{re.escape(name)})\s*(:[^=\n]*)?=(?!=)", re.M)
+        return any(pattern.search(text) for other, text in texts.items() if other != own)
+
+    return assigned
+
+
+def _text_search(own: Path, texts: dict[Path, str]) -> Callable[[str], bool]:
     def referenced(name: str) -> bool:
         pattern = re.compile(rf"\b{re.escape(name)}\b")
         return any(pattern.search(text) for other, text in texts.items() if other != own)

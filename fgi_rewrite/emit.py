@@ -53,12 +53,27 @@ def fgi_expression(
             detached=detached,
             surrogate=parenthesize(surrogate),
         )
+    injections = [injection]
+    for parameter, term in plan.surrogate.extra_gradients:
+        # Generalised injection: every input backward gives a gradient gets its own zero term.
+        # Such an input is a tensor, so it (and the others) can be detached inside h.
+        target = parenthesize(arguments[parameter])
+        detached_all = dict(arguments)
+        for name in [plan.operand] + [p for p, _ in plan.surrogate.extra_gradients]:
+            detached_all[name] = method(parenthesize(arguments[name]), "detach")
+        injections.append(parse_template_expression(
+            template(f"injection_{kind}.tmpl"), operand=target, detached=method(target, "detach"),
+            surrogate=parenthesize(method(substitute(term, detached_all), "detach")),
+        ))
+    total = injections[0]
     if plan.surrogate.cast is not None:
         name, args = plan.surrogate.cast
-        injection = method(injection, name, *(substitute(a, arguments) for a in args))
-    return minimize_parens(
-        parse_template_expression(template("fgi.tmpl"), step=parenthesize(step), injection=parenthesize(injection))
-    )
+        cast_args = [substitute(a, arguments) for a in args]
+        injections = [method(i, name, *cast_args) for i in injections]
+    expression = parenthesize(step)
+    for term in injections:
+        expression = parse_template_expression(template("fgi.tmpl"), step=expression, injection=parenthesize(term))
+    return minimize_parens(expression)
 
 
 def generated_function(

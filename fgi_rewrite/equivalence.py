@@ -109,13 +109,22 @@ def compare(
                 total = sum((o * u).sum() for o, u in differentiable)
                 total.backward()  # type: ignore[union-attr]
                 grads = leaf.grad
-            results.append((out, grads))
+            # Leaf tensors a callable returns (its parameters) have their gradients compared too.
+            parameter_grads = [o.grad for o in out if o.is_leaf and o.requires_grad]
+            results.append((out, grads, parameter_grads))
         first, second = results
         if isinstance(first, Exception) or isinstance(second, Exception):
             if type(first) is not type(second):
                 mismatches.append(Mismatch(label, "exception", f"{first!r} vs {second!r}"))
             continue
-        (out_a, grad_a), (out_b, grad_b) = first, second
+        (out_a, grad_a, params_a), (out_b, grad_b, params_b) = first, second
+        # Parameter gradients sum over every element: with ±inf/NaN inputs the original's sum
+        # is NaN where the rewrite's masked terms are 0 (documented), so only finite cases count.
+        compare_parameters = bool(torch.isfinite(x).all())
+        for position, (a, b) in enumerate(zip(params_a, params_b) if compare_parameters else []):
+            if (a is None) != (b is None) or (a is not None and not torch.allclose(a, b, rtol=1e-5, atol=1e-6)):
+                detail = "None vs tensor" if (a is None) != (b is None) else f"max difference {(a - b).abs().max().item():.3g}"
+                mismatches.append(Mismatch(label, f"parameter gradient {position}", detail))
         if len(out_a) != len(out_b):
             mismatches.append(Mismatch(label, "outputs", f"{len(out_a)} vs {len(out_b)} tensors"))
             continue

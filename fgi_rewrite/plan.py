@@ -61,6 +61,9 @@ class SurrogateSpec:
     # A cast to apply to the injection term so its dtype equals the step's (None: provably equal).
     cast: Optional[tuple[str, tuple[cst.BaseExpression, ...]]]
     reads_other_parameters: bool
+    # Generalised injection: other inputs that backward gives `grad_output * h_i` (summed to
+    # their shape by autograd's broadcasting) -> one more term `(p - p.detach()) * h_i`.
+    extra_gradients: tuple[tuple[str, cst.BaseExpression], ...] = ()
 
 
 @dataclass(frozen=True)

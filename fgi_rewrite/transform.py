@@ -74,6 +74,7 @@ def rewrite_module(
     project: Optional[ProjectIndex] = None,
     module_name: Optional[str] = None,
     is_package: bool = False,
+    attribute_assigned_elsewhere: Optional[ReferencedElsewhere] = None,
 ) -> ModuleRewrite:
     wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
     positions = wrapper.resolve(PositionProvider)
@@ -185,6 +186,47 @@ def rewrite_module(
                     continue
                 sites.append(_CallSite(call, function.plan, _hoist_statement(call, parents), function.qualified,
                                        tuple(names.items())))
+
+    # `self.f = Fn.apply` / class attribute `f = Fn.apply`, called as `self.f(...)`; `Fn().apply(...)`.
+    def function_of(value: cst.BaseExpression):
+        """(key, plan, names) when `value` is the apply of a planned Function, else None."""
+        value = strip_parens(value)
+        if isinstance(value, cst.Name) and value.value in aliases:
+            return aliases[value.value], plans[aliases[value.value]], local_names(aliases[value.value])
+        if isinstance(value, cst.Attribute) and value.attr.value == "apply":
+            receiver = strip_parens(value.value)
+            if isinstance(receiver, cst.Call) and not receiver.args:
+                receiver = strip_parens(receiver.func)  # `Fn().apply`
+            if isinstance(receiver, cst.Name) and receiver.value in plans and index.is_unique(receiver.value):
+                return receiver.value, plans[receiver.value], local_names(receiver.value)
+        if spelling is not None and project is not None:
+            head = value
+            while isinstance(head, cst.Attribute):
+                head = head.value
+            if isinstance(head, cst.Name):
+                target = spelling.qualified_import(head.value)
+                if target is not None:
+                    qualified = project.resolve(target)
+                    for attr in _attribute_path(value)[1:]:
+                        qualified = project.resolve(f"{qualified}.{attr}")
+                    if qualified.endswith(".apply"):
+                        qualified = qualified[: -len(".apply")]
+                    qualified = project.aliases.get(qualified, qualified)
+                    function = project.functions.get(qualified)
+                    if function is not None:
+                        names = spelling.names_for(function)
+                        if names is not None:
+                            external_functions[qualified] = function.plan
+                            return qualified, function.plan, tuple(names.items())
+        return None
+
+    for call, binding in _attribute_call_sites(module, parents, function_of, attribute_assigned_elsewhere):
+        key, plan, names = binding
+        sites.append(_CallSite(call, plan, _hoist_statement(call, parents), key, names))
+    for call in _instance_apply_calls(module):
+        found = function_of(call.func)
+        if found is not None:
+            sites.append(_CallSite(call, found[1], _hoist_statement(call, parents), found[0], found[2]))
 
     replacements: dict[cst.Call, cst.BaseExpression] = {}
     hoisted: dict[cst.SimpleStatementLine, list[cst.SimpleStatementLine]] = {}
@@ -788,3 +830,99 @@ class _ModuleSpelling:
         self.new_imports.append(cst.parse_statement(statement + "\n"))  # type: ignore[arg-type]
         self.added[target] = local
         return local
+
+
+def _attribute_path(node: cst.BaseExpression) -> list[str]:
+    parts: list[str] = []
+    while isinstance(node, cst.Attribute):
+        parts.insert(0, node.attr.value)
+        node = node.value
+    if isinstance(node, cst.Name):
+        parts.insert(0, node.value)
+    return parts
+
+
+def _attribute_call_sites(module: cst.Module, parents, function_of, assigned_elsewhere):
+    """Calls `self.f(...)` where every binding of the attribute `f` that the tool can see, in
+    any class of this module (and, as text, in the other files of the project), is the same
+    Function's apply. One other binding (a Module, a lambda) and the attribute is left alone."""
+    bindings: dict[str, list[cst.BaseExpression]] = {}
+
+    class _Bindings(cst.CSTVisitor):
+        def __init__(self) -> None:
+            self.class_depth = 0
+            self.function_depth = 0
+
+        def visit_ClassDef(self, node: cst.ClassDef) -> None:
+            self.class_depth += 1
+
+        def leave_ClassDef(self, node: cst.ClassDef) -> None:
+            self.class_depth -= 1
+
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+            self.function_depth += 1
+
+        def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
+            self.function_depth -= 1
+
+        def _record(self, target: cst.BaseExpression, value: Optional[cst.BaseExpression]) -> None:
+            if isinstance(target, cst.Attribute):
+                bindings.setdefault(target.attr.value, []).append(value if value is not None else cst.Name("None"))
+            elif isinstance(target, cst.Name) and self.class_depth and not self.function_depth:
+                bindings.setdefault(target.value, []).append(value if value is not None else cst.Name("None"))
+            elif isinstance(target, (cst.Tuple, cst.List)):
+                for element in target.elements:
+                    self._record(element.value, None)  # unpacking: value unknown
+
+        def visit_Assign(self, node: cst.Assign) -> None:
+            for target in node.targets:
+                self._record(target.target, node.value)
+
+        def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+            self._record(node.target, node.value)
+
+        def visit_AugAssign(self, node: cst.AugAssign) -> None:
+            self._record(node.target, None)
+
+        def visit_Call(self, node: cst.Call) -> None:
+            if isinstance(node.func, cst.Name) and node.func.value in ("setattr", "delattr"):
+                bindings.setdefault("*", []).append(cst.Name("None"))
+
+    module.visit(_Bindings())
+    if "*" in bindings:
+        return []
+    valid: dict[str, tuple] = {}
+    for attribute, values in bindings.items():
+        found = [function_of(v) for v in values]
+        if any(f is None for f in found) or len({f[0] for f in found}) != 1:  # type: ignore[index]
+            continue
+        if assigned_elsewhere is not None and assigned_elsewhere(attribute):
+            continue
+        valid[attribute] = found[0]
+    if not valid:
+        return []
+    sites = []
+
+    class _Calls(cst.CSTVisitor):
+        def visit_Call(self, node: cst.Call) -> None:
+            func = node.func
+            if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) \
+                    and func.value.value in ("self", "cls") and func.attr.value in valid:
+                sites.append((node, valid[func.attr.value]))
+
+    module.visit(_Calls())
+    return sites
+
+
+def _instance_apply_calls(module: cst.Module) -> list[cst.Call]:
+    calls = []
+
+    class _Calls(cst.CSTVisitor):
+        def visit_Call(self, node: cst.Call) -> None:
+            func = node.func
+            if isinstance(func, cst.Attribute) and func.attr.value == "apply" and \
+                    isinstance(func.value, cst.Call) and not func.value.args:
+                calls.append(node)
+
+    module.visit(_Calls())
+    return calls

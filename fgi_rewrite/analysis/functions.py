@@ -17,7 +17,9 @@ from .symbolic import (
     EXPR,
     GRAD,
     NONE,
+    ONE,
     POISON,
+    REDUCED,
     TUPLE,
     ContextState,
     Reader,
@@ -178,10 +180,23 @@ def _analyse(function: FunctionClass, index: ModuleIndex, where: Position,
         raise reader.poisoned[id(gradients[0])]
     if not gradients or gradients[0].kind != GRAD:
         raise Unsupported("FGI110", "backward's first result is not grad_output * h(x)", backward)
+    extra: list[tuple[str, cst.BaseExpression]] = []
     for position, other in enumerate(gradients[1:], start=1):
-        if other.kind != NONE:
-            target = names[position] if position < len(names) else f"input {position}"
-            raise Unsupported("FGI105", f"backward returns a gradient for `{target}`", backward)
+        if other.kind == NONE:
+            continue
+        target = names[position] if position < len(names) else f"input {position}"
+        if other.kind in (GRAD, REDUCED) and position < len(names):
+            # Returning a gradient for an input means that input is a tensor; autograd sums a
+            # full-shape gradient to its shape, which is what broadcasting in the FGI term does.
+            # A full `.sum()` is accepted by autograd only for a 0-dim input (any other shape
+            # raises "invalid gradient"), and for a 0-dim input it is that same broadcast sum.
+            extra.append((target, other.node if other.node is not None else ONE))
+            continue
+        if other.kind == POISON:
+            problem = reader.poisoned[id(other)]
+            raise Unsupported("FGI105", f"backward returns a gradient for `{target}` that the tool cannot "
+                                        f"express ({problem.message})", backward)
+        raise Unsupported("FGI105", f"backward returns a gradient for `{target}`", backward)
     surrogate = gradients[0].node
     if surrogate is not None and count_loads(surrogate, operand) == 0 and \
             any(count_loads(surrogate, n) for n in names[1:]):
@@ -198,6 +213,8 @@ def _analyse(function: FunctionClass, index: ModuleIndex, where: Position,
     free = set(loaded_names(step_value.node))  # type: ignore[arg-type]
     if surrogate is not None:
         free |= loaded_names(surrogate)
+    for _, term in extra:
+        free |= loaded_names(term)
     if cast is not None:
         for arg in cast[1]:
             free |= loaded_names(arg)
@@ -207,7 +224,7 @@ def _analyse(function: FunctionClass, index: ModuleIndex, where: Position,
         position=where,
         parameters=tuple(parameters),
         step=StepSpec(step_value.node, shape.description, shape.needs_detach),  # type: ignore[arg-type]
-        surrogate=SurrogateSpec(surrogate, cast, reads_others),
+        surrogate=SurrogateSpec(surrogate, cast, reads_others or bool(extra), tuple(extra)),
         free_names=frozenset(free),
         constants=tuple(sorted((n, index.constants[n]) for n in free if n in index.constants)),
         foreign=tuple(sorted((p, t) for p, t in placeholders.items() if p in free)),

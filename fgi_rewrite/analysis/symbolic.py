@@ -42,6 +42,7 @@ NONE = "none"
 CTX = "ctx"
 SAVED = "saved"  # ctx.saved_tensors
 NEEDS_GRAD = "needs_input_grad"
+REDUCED = "reduced"  # (grad_output * node).sum(): a gradient summed to a scalar
 POISON = "poison"  # a value the reader could not express; an error only if it is used
 
 _MAX_HELPER_DEPTH = 8
@@ -561,6 +562,8 @@ class Reader:
         values = self._args(node)
         if not any(v.kind == GRAD for v in values):
             return None
+        if name == "sum" and len(values) == 1 and values[0].kind == GRAD and len(node.args) == 1:
+            return Value(REDUCED, node=values[0].node)
         if name in ("zeros_like", "ones_like", "full_like") and values[0].kind == GRAD and \
                 all(v.kind == EXPR for v in values[1:]):
             # Only the shape of grad_output is read; it is the shape of the input.
@@ -632,6 +635,9 @@ class Reader:
             return grad(cst.UnaryOperation(operator=cst.Minus(), expression=parenthesize(_h(receiver))))
         if base == "masked_fill" and len(values) == 2:
             return self._linear_masked_fill(receiver, values[0], values[1], node)
+        if base == "sum" and not values and not node.args:
+            # A full sum: what autograd's broadcasting gives a 0-dim input (checked by the caller).
+            return Value(REDUCED, node=receiver.node)
         if base in ("sum", "mean", "amax", "amin", "max", "min", "norm", "prod", "cumsum"):
             raise Unsupported("FGI103", f"backward reduces grad_output with `.{name}()`", node)
         raise Unsupported("FGI103", f"`.{name}()` on grad_output is not known to be linear", node)
