@@ -1,28 +1,45 @@
 """Command line: `fgi-rewrite PATH...` (black's conventions) and the `fgi` group.
 
 Exit codes: 0 done or nothing to do; 1 `--check` found files that would change;
-123 some file could not be processed (the others were still processed).
-Diffs and `-` output go to stdout; everything else to stderr.
+2 usage or configuration error; 123 some file could not be processed (the others were still
+processed); 130 interrupted.
+Diffs, `-` output and `--report json` go to stdout; everything else to stderr.
+
+A run has two phases. First every file is read and rewritten in memory, in parallel (`-j`),
+against one snapshot of the project (other files are searched for references to names the
+rewrite would remove). Then, in path order, messages are printed and files are replaced, each
+atomically: a run interrupted at any point leaves every file either old or new.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
+import re
+import signal
 import sys
+import time
+import warnings
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Optional
+from typing import Any, Callable, Optional
 
 import click
 
 from . import __version__
 from .api import rewrite_source
-from .files import DecodeError, decode, discover, read_source, write_atomically
+from .cache import Cache, content_digest
+from .config import Config, ConfigError, Selection, compile_regex, load_config, parse_codes, selection_from
+from .discovery import DEFAULT_INCLUDE, Finder
+from .files import DecodeError, decode, may_matter, write_atomically
 from .plan import FileResult, Position, Refusal
-from .project import ProjectReferences
+from .project import references_for
 from .report import Summary, github_lines, text_lines, write_json
 
-EXIT_OK, EXIT_PENDING, EXIT_ERROR = 0, 1, 123
+EXIT_OK, EXIT_PENDING, EXIT_USAGE, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 123, 130
+PROGRESS_MIN_FILES = 50  # show progress on a terminal from this many files
+POOL_MIN_FILES = 8  # below this, starting worker processes costs more than it saves
 
 
 def _relative(path: Path) -> str:
@@ -63,111 +80,416 @@ def _failure(path: str, code: str, message: str, line: int = 1) -> FileResult:
     return FileResult(path, "", "", error=Refusal(code, message, Position(path, line, 1)))
 
 
-def process_path(path: Path, project: Optional[ProjectReferences], **options) -> tuple[FileResult, Optional[object]]:
-    name = _relative(path)
+_CODE_IN_NOTE = re.compile(r":\d+:\d+: (FGI\d{3}) ")
+
+
+def apply_selection(result: FileResult, selection: Selection) -> FileResult:
+    """Drop the refusals (and coded notes) that --select/--ignore leave out."""
+    refusals = tuple(r for r in result.refusals if selection.enabled(r.code))
+    notes = tuple(n for n in result.notes
+                  if (m := _CODE_IN_NOTE.search(n)) is None or selection.enabled(m.group(1)))
+    if len(refusals) == len(result.refusals) and len(notes) == len(result.notes):
+        return result
+    return dataclasses.replace(result, refusals=refusals, notes=notes)
+
+
+# --- per-file work (runs in worker processes) ---------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """What every file of a run shares; sent once to each worker."""
+
+    options: dict  # rewrite_source keyword arguments: form, finite_only, remove_unused, black_mode
+    root: str
+    syntax_check: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    name: str  # shown in messages
+    target: str  # read and written
+    expected: Optional[str] = None  # content digest the cache says is clean
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    result: FileResult  # source/new_source are dropped ("") for unchanged files
+    data: Optional[bytes] = None  # the new file content, when changed
+    digest: Optional[str] = None
+    cacheable: bool = False  # clean, and independent of other files
+    cached: bool = False  # answered from the cache without decoding or parsing
+
+
+def syntax_only(text: str, name: str) -> FileResult:
+    """For files that cannot contain a Function: CPython's compiler vets the syntax (about 15x
+    faster than a libcst parse; compiling to bytecode is faster than building an AST)."""
     try:
-        source = read_source(path)
-    except DecodeError as error:
-        return _failure(name, "FGI901", str(error), error.line), None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            compile(text, name, "exec", dont_inherit=True)
+    except SyntaxError as error:
+        refusal = Refusal("FGI902", f"cannot parse: {error.msg}", Position(name, error.lineno or 1, error.offset or 1))
+        return FileResult(name, "", "", error=refusal)
+    except (ValueError, RecursionError, MemoryError) as error:
+        return FileResult(name, "", "", error=Refusal("FGI902", f"cannot parse: {error}", Position(name, 1, 1)))
+    return FileResult(name, "", "")
+
+
+def process_file(task: Task, job: Job) -> Outcome:
+    name = task.name
+    target = Path(task.target)
+    try:
+        data = target.read_bytes()
     except OSError as error:
-        return _failure(name, "FGI903", f"cannot read: {error.strerror or error}"), None
-    elsewhere = project.referenced_outside(path) if project is not None else None
-    result = rewrite_source(source.text, name, referenced_elsewhere=elsewhere, **options)
-    return result, source
+        return Outcome(_failure(name, "FGI903", f"cannot read: {error.strerror or error}"))
+    digest = content_digest(data)
+    if task.expected is not None and task.expected == digest:
+        return Outcome(FileResult(name, "", ""), digest=digest, cached=True)
+    try:
+        source = decode(data)
+    except DecodeError as error:
+        return Outcome(_failure(name, "FGI901", str(error), error.line))
+    consulted = False
+    elsewhere: Optional[Callable[[str], bool]] = None
+    if job.options.get("remove_unused", True):
+        def elsewhere(symbol: str) -> bool:
+            nonlocal consulted
+            consulted = True
+            return references_for(Path(job.root)).referenced_outside(target)(symbol)
+
+    try:
+        if not may_matter(source.text):
+            result = syntax_only(source.text, name) if job.syntax_check else FileResult(name, "", "")
+        else:
+            result = rewrite_source(source.text, name, referenced_elsewhere=elsewhere, **job.options)
+    except Exception as error:  # a bug in the rewriter must not stop the run
+        return Outcome(_failure(name, "FGI902", f"fgi-rewrite failed on this file "
+                                                f"({type(error).__name__}: {error}); please report it"))
+    new_data = None
+    if result.changed:
+        try:
+            new_data = source.encode(result.new_source)
+        except UnicodeEncodeError as error:
+            return Outcome(_failure(name, "FGI901", f"cannot encode the result as {source.encoding}: {error.reason}"))
+    else:
+        result = dataclasses.replace(result, source="", new_source="")
+    cacheable = (result.error is None and not result.changed and not result.refusals and not result.notes
+                 and not consulted)
+    return Outcome(result, new_data, digest, cacheable)
+
+
+_WORKER_JOB: Optional[Job] = None
+
+
+def _init_worker(job: Job) -> None:
+    global _WORKER_JOB
+    _WORKER_JOB = job
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
+
+
+def _process_in_worker(task: Task) -> Outcome:
+    assert _WORKER_JOB is not None
+    return process_file(task, _WORKER_JOB)
+
+
+class Progress:
+    """`[n/N]` on stderr, only on a terminal and for many files; erased when done."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.total, self.done, self.enabled = total, 0, enabled
+        self._last = 0.0
+
+    def step(self) -> None:
+        self.done += 1
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if now - self._last >= 0.1 or self.done == self.total:
+            self._last = now
+            sys.stderr.write(f"\rfgi-rewrite: {self.done}/{self.total} files")
+            sys.stderr.flush()
+
+    def finish(self) -> None:
+        if self.enabled and self.done:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+
+
+def run_tasks(tasks: list[Task], job: Job, jobs: int, progress: Progress) -> list[Outcome]:
+    """Outcomes in task order, whatever order the workers finish in."""
+    if jobs <= 1 or len(tasks) < POOL_MIN_FILES:
+        outcomes = []
+        for task in tasks:
+            outcomes.append(process_file(task, job))
+            progress.step()
+        return outcomes
+    workers = min(jobs, len(tasks))
+    chunksize = max(1, min(32, len(tasks) // (workers * 8)))
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(job,))
+    try:
+        outcomes = []
+        for outcome in pool.map(_process_in_worker, tasks, chunksize=chunksize):
+            outcomes.append(outcome)
+            progress.step()
+    except BaseException:
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:  # they write nothing; stop them now rather than after their chunk
+            process.terminate()
+        raise
+    pool.shutdown()
+    return outcomes
+
+
+# --- the command ----------------------------------------------------------------------------
+
+
+def _codes_option(values: tuple[str, ...], name: str) -> Optional[list[str]]:
+    if not values:
+        return None
+    try:
+        return parse_codes(list(values), name)
+    except ConfigError as error:
+        raise click.BadParameter(str(error).split(": ", 1)[-1], param_hint=name) from None
+
+
+def _regex_option(value: Optional[str], name: str):
+    if value is None:
+        return None
+    try:
+        return compile_regex(value)
+    except re.error as error:
+        raise click.BadParameter(f"invalid regular expression: {error}", param_hint=name) from None
+
+
+def _pick(cli_value: Any, config: Config, key: str, default: Any) -> Any:
+    return cli_value if cli_value is not None else config.get(key, default)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path, allow_dash=True))
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if any file would change.")
 @click.option("--diff", "show_diff", is_flag=True, help="Write nothing; print a unified diff to stdout.")
-@click.option("--color/--no-color", default=None, help="Colour the diff (default: when stdout is a terminal and NO_COLOR is unset).")
-@click.option("--form", type=click.Choice(["inline", "function"]), default="inline", show_default=True,
-              help="inline: FGI expressions at each call; function: one generated function per Function.")
-@click.option("--finite-only", is_flag=True,
+@click.option("--color/--no-color", default=None,
+              help="Colour the diff (default: when stdout is a terminal and NO_COLOR is unset or empty).")
+@click.option("--form", type=click.Choice(["inline", "function"]), default=None,
+              help="inline (default): FGI expressions at each call; function: one generated function per Function.")
+@click.option("--finite-only/--no-finite-only", default=None,
               help="Emit the shorter form without nan_to_num: not exact where the spike input is ±inf or NaN.")
-@click.option("--keep-unused", is_flag=True, help="Keep Functions and aliases that the rewrite leaves unused.")
+@click.option("--keep-unused/--remove-unused", default=None,
+              help="Keep Functions and aliases that the rewrite leaves unused (default: remove them "
+                   "unless another file of the project mentions them).")
+@click.option("--select", multiple=True, metavar="CODES",
+              help="Report only refusals whose code starts with one of these (comma-separated or repeated; "
+                   "e.g. FGI1, FGI104, ALL). Replaces the configured list.")
+@click.option("--ignore", multiple=True, metavar="CODES",
+              help="Do not report refusals with these codes or prefixes (the more specific of "
+                   "--select/--ignore wins). Replaces the configured list.")
+@click.option("--extend-select", multiple=True, metavar="CODES", help="Add to the selected codes.")
+@click.option("--extend-ignore", multiple=True, metavar="CODES", help="Add to the ignored codes.")
+@click.option("--include", default=None, metavar="REGEX",
+              help=f"Files to process below directories [default: {DEFAULT_INCLUDE}].")
+@click.option("--exclude", default=None, metavar="REGEX",
+              help="Files and directories to leave out below directories; replaces the default exclusions "
+                   "and the use of .gitignore (black's rule).")
+@click.option("--extend-exclude", default=None, metavar="REGEX", help="Leave out these too, keeping the defaults.")
+@click.option("--force-exclude/--no-force-exclude", default=None,
+              help="Apply the exclusions to files named on the command line too (for pre-commit).")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="Read configuration from this TOML file instead of the nearest pyproject.toml.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
+              help="Worker processes [default: number of CPUs].")
+@click.option("--cache/--no-cache", "use_cache", default=True,
+              help="Skip files that were clean on an earlier run with the same options "
+                   "(cache in $FGI_REWRITE_CACHE_DIR or the user cache directory).")
+@click.option("--syntax-check/--no-syntax-check", default=None,
+              help="Syntax-check files that cannot contain a Function too (default: on). Off is much "
+                   "faster on big trees but does not report their syntax errors.")
 @click.option("--output-format", type=click.Choice(["text", "github"]), default="text", show_default=True,
-              help="github: ::warning/::notice annotations for refusals and rewrites.")
+              help="github: ::error/::warning/::notice annotations for pending rewrites, refusals, errors.")
 @click.option("--report", "report_format", type=click.Choice(["json"]), default=None,
-              help="Print a machine-readable report to stdout (with --check or in-place runs).")
+              help="Print a machine-readable report to stdout (schema: docs/ci.md).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
-@click.option("-v", "--verbose", is_flag=True, help="Also report skipped items and removals.")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Also report skipped items (pragmas, exclusions, cache hits) and removals.")
 @click.version_option(__version__, prog_name="fgi-rewrite")
-def rewrite_command(paths, check, show_diff, color, form, finite_only, keep_unused, output_format,
-                    report_format, quiet, verbose):
+def rewrite_command(paths, check, show_diff, color, form, finite_only, keep_unused, select, ignore, extend_select,
+                    extend_ignore, include, exclude, extend_exclude, force_exclude, config_path, jobs, use_cache,
+                    syntax_check, output_format, report_format, quiet, verbose):
     """Rewrite surrogate-gradient autograd Functions in PATHS into forward gradient injection."""
-    options = dict(form=form, finite_only=finite_only, remove_unused=not keep_unused)
+    stdin = any(str(p) == "-" for p in paths)
+    if stdin and len(paths) != 1:
+        raise click.UsageError("`-` (stdin) cannot be combined with other paths")
+    if report_format == "json" and show_diff:
+        raise click.UsageError("--report json and --diff both write to stdout; use one of them")
+    if report_format == "json" and stdin and not check:
+        raise click.UsageError("with `-`, the rewritten source goes to stdout; --report json needs --check")
+    try:
+        config = load_config([] if stdin else [p for p in paths], explicit=config_path)
+    except ConfigError as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(EXIT_USAGE)
+    selection = selection_from(
+        config,
+        _codes_option(select, "--select"), _codes_option(ignore, "--ignore"),
+        _codes_option(extend_select, "--extend-select") or [], _codes_option(extend_ignore, "--extend-ignore") or [],
+    )
+    options = dict(
+        form=_pick(form, config, "form", "inline"),
+        finite_only=_pick(finite_only, config, "finite_only", False),
+        remove_unused=not _pick(keep_unused, config, "keep_unused", False),
+        black_mode=config.black_mode,
+    )
+    syntax_check = _pick(syntax_check, config, "syntax_check", True)
     if color is None:
-        color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+        color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    mode = "diff" if show_diff else "check" if check else "write"
     summary = Summary()
+
+    if not quiet:
+        for warning in config.warnings:
+            click.echo(f"warning: {warning}", err=True)
+    if verbose:
+        click.echo(f"Identified `{config.root}` as project root.", err=True)
+        if config.path is not None:
+            click.echo(f"Using configuration from {config.path}.", err=True)
+
+    def emit(result: FileResult) -> None:
+        if quiet and result.error is None:
+            return
+        lines = github_lines(result, check or show_diff) if output_format == "github" else text_lines(result, verbose)
+        for line in lines:
+            click.echo(line, err=True)
+
+    def show(diff: str) -> None:
+        click.echo(_colorize(diff) if color else diff, nl=False, color=color)
+
     if not paths:
         if not quiet:
             click.echo("No paths given. Nothing to do.", err=True)
         sys.exit(EXIT_OK)
 
-    def emit(result: FileResult) -> None:
-        if quiet and result.error is None:
-            return
-        lines = github_lines(result) if output_format == "github" else text_lines(result, verbose)
-        for line in lines:
-            click.echo(line, err=True)
+    if stdin:
+        _run_stdin(check, show_diff, show, options, selection, summary, emit, report_format)
 
-    if any(str(p) == "-" for p in paths):
-        if len(paths) != 1:
-            raise click.UsageError("`-` (stdin) cannot be combined with other paths")
-        data = sys.stdin.buffer.read()
-        try:
-            source = decode(data)
-        except DecodeError as error:
-            result = _failure("-", "FGI901", str(error), error.line)
-            summary.add(result)
-            emit(result)
-            sys.exit(EXIT_ERROR)
-        result = rewrite_source(source.text, "-", **options)
-        summary.add(result)
-        emit(result)
-        if result.error is not None:
-            sys.stdout.buffer.write(data)
-            sys.exit(EXIT_ERROR)
-        if show_diff:
-            click.echo(unified_diff(source.text, result.new_source, "-"), nl=False, color=color)
-        elif not check:
-            sys.stdout.buffer.write(source.encode(result.new_source))
-        sys.exit(EXIT_PENDING if check and result.changed else EXIT_OK)
-
-    missing = [p for p in paths if not p.exists()]
-    for path in missing:
+    include_re = _regex_option(include, "--include") or compile_regex(config.get("include", DEFAULT_INCLUDE))
+    exclude_re = _regex_option(exclude, "--exclude")
+    if exclude_re is None and "exclude" in config.values:
+        exclude_re = compile_regex(config.get("exclude"))
+    extend_re = _regex_option(extend_exclude, "--extend-exclude")
+    if extend_re is None and "extend_exclude" in config.values:
+        extend_re = compile_regex(config.get("extend_exclude"))
+    configured_force = config.get("force_exclude", False)
+    force_regex = compile_regex(configured_force) if isinstance(configured_force, str) else None
+    finder = Finder(
+        config.root, include=include_re, exclude=exclude_re, extend_exclude=extend_re,
+        force_exclude=force_exclude if force_exclude is not None else bool(configured_force),
+        force_exclude_regex=force_regex,
+    )
+    found = finder.find(paths)
+    for skipped in found.skipped:
+        summary.skipped.append((_relative(skipped.path), skipped.reason))
+        if (skipped.warn and not quiet) or verbose:
+            click.echo(f"{_relative(skipped.path)}: skipped: {skipped.reason}", err=True)
+    for path in found.missing:
         result = _failure(_relative(path), "FGI903", "no such file or directory")
         summary.add(result)
         emit(result)
-    files = list(discover(p for p in paths if p.exists()))
-    project = ProjectReferences.for_paths(files) if not keep_unused else None
-    for path in files:
-        result, source = process_path(path, project, **options)
-        summary.add(result)
-        emit(result)
-        if result.error is not None or not result.changed:
-            continue
-        if show_diff:
-            text = unified_diff(result.source, result.new_source, result.path)
-            click.echo(_colorize(text) if color else text, nl=False, color=color)
-        elif not check:
-            try:
-                write_atomically(path, source.encode(result.new_source))  # type: ignore[union-attr]
-            except OSError as error:
-                failed = _failure(result.path, "FGI903", f"cannot write: {error.strerror or error}")
-                summary.files_changed -= 1
-                summary.add(failed)
-                emit(failed)
+
+    if not found.files:
+        if not quiet and not found.missing:
+            click.echo("No Python files to process. Nothing to do.", err=True)
+        _finish(summary, mode, report_format, quiet, verbose)
+
+    cache_options = dict(options, syntax_check=syntax_check)
+    cache = Cache.load(cache_options) if use_cache else Cache.disabled()
+    tasks = [Task(_relative(c.path), str(c.target), cache.expected(c.target)) for c in found.files]
+    job = Job(options, str(config.root), syntax_check)
+    jobs = jobs or config.get("jobs") or os.cpu_count() or 1
+    progress = Progress(len(tasks), not quiet and len(tasks) >= PROGRESS_MIN_FILES and sys.stderr.isatty())
+    try:
+        try:
+            outcomes = run_tasks(tasks, job, jobs, progress)
+        finally:
+            progress.finish()
+        clean = []
+        for task, outcome in zip(tasks, outcomes):
+            result = apply_selection(outcome.result, selection)
+            if outcome.cached:
+                summary.add(result, cached=True)
+                if verbose:
+                    click.echo(f"{task.name}: unchanged since the last run (cache)", err=True)
+                continue
+            if result.changed and mode == "write":
+                try:
+                    write_atomically(Path(task.target), outcome.data)  # type: ignore[arg-type]
+                except OSError as error:
+                    result = _failure(result.path, "FGI903", f"cannot write: {error.strerror or error}")
+            summary.add(result)
+            emit(result)
+            if result.changed and show_diff:
+                show(unified_diff(result.source, result.new_source, result.path))
+            if outcome.cacheable and outcome.digest is not None:
+                clean.append((Path(task.target), outcome.digest))
+            elif not outcome.cacheable:
+                cache.forget(Path(task.target))
+    except KeyboardInterrupt:
+        click.echo("Aborted!", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    cache.mark_clean(clean)
+    cache.save()
+    _finish(summary, mode, report_format, quiet, verbose)
+
+
+def _finish(summary: Summary, mode: str, report_format: Optional[str], quiet: bool, verbose: bool) -> None:
     if report_format == "json":
-        write_json(summary, sys.stdout)
+        write_json(summary, sys.stdout, mode)
     if not quiet:
-        click.echo(summary.line(check or show_diff), err=True)
+        if verbose and summary.cache_hits:
+            hits = summary.cache_hits
+            click.echo(f"{hits} file{'s' if hits != 1 else ''} unchanged since the last run (cache).", err=True)
+        click.echo(summary.line(mode != "write"), err=True)
     if summary.files_failed:
         sys.exit(EXIT_ERROR)
-    if check and summary.files_changed:
+    if mode == "check" and summary.files_changed:
         sys.exit(EXIT_PENDING)
     sys.exit(EXIT_OK)
+
+
+def _run_stdin(check, show_diff, show, options, selection, summary, emit, report_format) -> None:
+    data = sys.stdin.buffer.read()
+    try:
+        source = decode(data)
+    except DecodeError as error:
+        result = _failure("-", "FGI901", str(error), error.line)
+        summary.add(result)
+        emit(result)
+        if report_format == "json":
+            write_json(summary, sys.stdout, "check")
+        elif not check and not show_diff:
+            sys.stdout.buffer.write(data)
+        sys.exit(EXIT_ERROR)
+    try:
+        result = rewrite_source(source.text, "-", **options)
+    except Exception as error:
+        result = _failure("-", "FGI902", f"fgi-rewrite failed ({type(error).__name__}: {error}); please report it")
+    result = apply_selection(result, selection)
+    summary.add(result)
+    emit(result)
+    if report_format == "json":
+        write_json(summary, sys.stdout, "check")
+    elif result.error is not None:
+        if not check and not show_diff:
+            sys.stdout.buffer.write(data)
+    elif show_diff:
+        if result.changed:
+            show(unified_diff(source.text, result.new_source, "-"))
+    elif not check:
+        sys.stdout.buffer.write(source.encode(result.new_source))
+    if result.error is not None:
+        sys.exit(EXIT_ERROR)
+    sys.exit(EXIT_PENDING if check and result.changed else EXIT_OK)
 
 
 def main() -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import os
+import re
+import stat
 import tempfile
 import tokenize
 from dataclasses import dataclass
@@ -55,16 +58,37 @@ def read_source(path: Path) -> SourceText:
     return decode(path.read_bytes())
 
 
+TEMP_SUFFIX = ".fgi-tmp"
+
+
+def check_writable(path: Path) -> os.stat_result:
+    """Refuse what an editor would refuse: a read-only file (even for root, who could replace
+    it), a file we may not write, or something that is not a regular file."""
+    info = path.stat()
+    if not stat.S_ISREG(info.st_mode):
+        raise OSError(errno.EINVAL, "not a regular file")
+    if not info.st_mode & 0o222 or not os.access(path, os.W_OK):
+        raise PermissionError(errno.EACCES, "file is read-only")
+    return info
+
+
 def write_atomically(path: Path, data: bytes) -> None:
-    """Write next to the file, then rename over it: readers see the old or the new file, never half."""
-    mode = path.stat().st_mode & 0o7777
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".fgi-tmp", dir=path.parent)
+    """Write next to the file, then rename over it: readers see the old or the new file, never
+    half, and a run killed at any point leaves the old or the new file (at worst a stray
+    `.NAME.*.fgi-tmp` beside it). Mode and, where we may, owner are kept."""
+    info = check_writable(path)
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(temp, mode)
+        os.chmod(temp, stat.S_IMODE(info.st_mode))
+        if hasattr(os, "chown") and (info.st_uid, info.st_gid) != (os.getuid(), os.getgid()):
+            try:
+                os.chown(temp, info.st_uid, info.st_gid)
+            except OSError:
+                pass  # not root: the file becomes ours, as with any editor's safe save
         os.replace(temp, path)
     except BaseException:
         try:
@@ -94,6 +118,13 @@ def discover(paths: Iterable[Path]) -> Iterator[Path]:
             yield path
 
 
+_TOP_LEVEL_CLASS = re.compile(r"(?:^|\r)\f*class\b", re.MULTILINE)
+
+
 def may_matter(text: str) -> bool:
-    """Cheap text prefilter: a file that mentions neither autograd Functions nor `.apply` is skipped."""
-    return "Function" in text or ".apply" in text
+    """Cheap text prefilter. Only top-level classes whose base resolves, through the module's
+    imports, to torch.autograd.Function (or torch.autograd.function.Function) are rewritten, and
+    only their calls in the same module. The import spells "autograd" and the base (or its
+    import) spells "Function", so a file without both words, or without a top-level `class`,
+    cannot change."""
+    return "Function" in text and "autograd" in text and _TOP_LEVEL_CLASS.search(text) is not None

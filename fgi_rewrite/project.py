@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
@@ -18,11 +19,22 @@ from .files import SKIPPED_DIRECTORIES, DecodeError, read_source
 _ROOT_MARKERS = (".git", ".hg", "pyproject.toml")
 
 
+def canonical(path: Path) -> Path:
+    """Absolute, with symbolic links resolved in the directories but not in the last component
+    (a symlinked file keeps its own name; where it points is decided by the caller)."""
+    absolute = Path(os.path.abspath(path))
+    if absolute.name in ("", ".", ".."):
+        return Path(os.path.realpath(absolute))
+    return Path(os.path.realpath(absolute.parent)) / absolute.name
+
+
 def find_project_root(paths: Iterable[Path]) -> Path:
-    resolved = [p.resolve() for p in paths]
+    resolved = [canonical(p) for p in paths]
     if not resolved:
-        return Path.cwd()
-    common = Path(os.path.commonpath([str(p if p.is_dir() else p.parent) for p in resolved]))
+        return Path(os.path.realpath(Path.cwd()))
+    common = Path(os.path.commonpath(
+        [str(p if p.is_dir() and not p.is_symlink() else p.parent) for p in resolved]
+    ))
     for directory in [common, *common.parents]:
         if any((directory / marker).exists() for marker in _ROOT_MARKERS):
             return directory
@@ -47,6 +59,8 @@ class ProjectReferences:
                     if name.endswith((".py", ".pyi")):
                         path = Path(directory) / name
                         try:
+                            if not stat.S_ISREG(os.stat(path).st_mode):
+                                continue  # a FIFO or device would block or never end
                             texts[path.resolve()] = read_source(path).text
                         except (OSError, DecodeError):
                             continue
@@ -54,6 +68,8 @@ class ProjectReferences:
         return self._texts
 
     def referenced_outside(self, path: Path) -> Callable[[str], bool]:
+        """`referenced(name)`: does any other Python file below the root mention `name`?
+        The texts are read once, on the first question (a snapshot)."""
         own = path.resolve()
 
         def referenced(name: str) -> bool:
@@ -61,3 +77,13 @@ class ProjectReferences:
             return any(pattern.search(text) for other, text in self._files().items() if other != own)
 
         return referenced
+
+
+_BY_ROOT: dict[Path, ProjectReferences] = {}
+
+
+def references_for(root: Path) -> ProjectReferences:
+    """One ProjectReferences per root and process (the CLI's worker processes share nothing)."""
+    if root not in _BY_ROOT:
+        _BY_ROOT[root] = ProjectReferences(root)
+    return _BY_ROOT[root]

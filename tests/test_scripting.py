@@ -18,10 +18,12 @@ from .conftest import FIXTURES  # noqa: E402
 # function_form_contexts (lambdas), reference_not_a_call (a dict of callables), skip_pragma and
 # where_scalars (keep or need Python-only calls: Fn.apply left alone, torch.get_default_dtype),
 # black_clean_untouched_elsewhere (an unannotated helper taking an int), class_attribute_in_backward
-# (reads `WidthSpike.width`, a Python class attribute).
+# (reads `WidthSpike.width`, a Python class attribute), learnable_alpha_gradient (a module-level
+# tensor), self_attribute_alias (`run` builds nn.Modules; their forwards are scripted in the bench).
 NOT_SCRIPTABLE = {
     "function_form_contexts", "reference_not_a_call", "skip_pragma", "where_scalars",
-    "black_clean_untouched_elsewhere", "class_attribute_in_backward",
+    "black_clean_untouched_elsewhere", "class_attribute_in_backward", "learnable_alpha_gradient",
+    "self_attribute_alias",
 }
 SCRIPTABLE = [
     f for f in sorted(FIXTURES.iterdir())

@@ -178,6 +178,8 @@ def _analyse(function: FunctionClass, index: ModuleIndex, where: Position,
     gradients = result.items if result.kind == TUPLE else (result,)
     if gradients and gradients[0].kind == POISON:
         raise reader.poisoned[id(gradients[0])]
+    if gradients and gradients[0].kind == REDUCED:
+        raise Unsupported("FGI103", "backward reduces grad_output for the input", backward)
     if not gradients or gradients[0].kind != GRAD:
         raise Unsupported("FGI110", "backward's first result is not grad_output * h(x)", backward)
     extra: list[tuple[str, cst.BaseExpression]] = []

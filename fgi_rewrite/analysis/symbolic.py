@@ -409,6 +409,8 @@ class Reader:
         raise Unsupported("FGI106", f"expression `{code(node)}` is not understood", node)
 
     def _node(self, value: Value, where: cst.CSTNode) -> cst.BaseExpression:
+        if value.kind == REDUCED:
+            raise Unsupported("FGI103", f"backward reduces grad_output in `{code(where)}`", where)
         if value.kind == GRAD:
             raise Unsupported("FGI103", f"grad_output is used non-linearly in `{code(where)}`", where)
         if value.kind != EXPR or value.node is None:

@@ -115,6 +115,10 @@ class BenchSettings:
     #: wall-clock budget of the whole run (None: unlimited); configurations that
     #: no longer fit are recorded as skipped
     budget_s: float | None = None
+    #: cap on the seconds of each timed loop (training, inference) of one
+    #: configuration: it stops after ``iterations`` or once the cap is passed
+    #: with at least 5 iterations done (None: always ``iterations``)
+    max_phase_s: float | None = None
     #: batch size of the equivalence check (kept small: it runs eagerly for every T)
     check_batch: int = 16
     rtol: float = 1e-5
@@ -229,7 +233,9 @@ def rewrite_model_source(
     error = getattr(result, "error", None)
     if error is not None:
         e = _refusal_dict(error)
-        raise RewriteError(f"the rewriter could not process {path}: line {e['line']}: [{e['code']}] {e['message']}")
+        raise RewriteError(
+            f"the rewriter could not process {path}: line {e['line']}: [{e['code']}] {e['message']}"
+        )
     functions = autograd_function_classes(source)
     calls = apply_call_lines(source, functions)
     refusals = [_refusal_dict(r) for r in (result.refusals or [])]
@@ -349,7 +355,9 @@ def check_equivalence(
             out = model(x)
             F.cross_entropy(out, y).backward()
             outs.append(out.detach())
-            grads.append({k: (p.grad.detach() if p.grad is not None else None) for k, p in model.named_parameters()})
+            grads.append(
+                {k: (p.grad.detach() if p.grad is not None else None) for k, p in model.named_parameters()}
+            )
         forward_equal = bool(torch.equal(outs[0], outs[1]))
         worst, worst_name, grads_close = 0.0, None, True
         for k, g_ref in grads[0].items():
@@ -478,7 +486,9 @@ def run_config(spec: dict[str, Any]) -> dict[str, Any]:
     module = load_module(spec["model_path"])
     torch.manual_seed(spec["seed"])
     n_in = SMNIST_PIXELS // T
-    model = module.build_model(n_in=n_in, hidden=spec["hidden"], n_out=N_CLASSES, seed=spec["seed"]).to(device)
+    model = module.build_model(n_in=n_in, hidden=spec["hidden"], n_out=N_CLASSES, seed=spec["seed"]).to(
+        device
+    )
     x, y = random_smnist(spec["batch"], T, seed=spec["seed"] + 1, device=device)
     timer = _Timer(device)
     cudagraphs = MODES[mode].get("kwargs", {}).get("mode") == "reduce-overhead"
@@ -517,7 +527,8 @@ def run_config(spec: dict[str, Any]) -> dict[str, Any]:
     rec["warmup_iters_s"] = warm
     rec["warmup_train_s"] = rec["wrap_s"] + sum(warm)
     fwd, bwd = [], []
-    for _ in range(spec["iterations"]):
+    t0 = time.perf_counter()
+    while len(fwd) < spec["iterations"] and not _capped(spec, t0, len(fwd)):
         f, b = train_iter()
         fwd.append(f)
         bwd.append(b)
@@ -527,6 +538,7 @@ def run_config(spec: dict[str, Any]) -> dict[str, Any]:
 
     # --- inference (torch.no_grad): its own warm-up (torch.compile recompiles) ---
     try:
+
         def infer_iter() -> float:
             step_begin()
             marks = timer.marks(2)
@@ -541,13 +553,22 @@ def run_config(spec: dict[str, Any]) -> dict[str, Any]:
         for _ in range(max(spec["warmup"], 1)):
             infer_iter()
         rec["warmup_infer_s"] = time.perf_counter() - t0
-        rec["inference"] = _stats([infer_iter() for _ in range(spec["iterations"])])
+        inf: list[float] = []
+        t0 = time.perf_counter()
+        while len(inf) < spec["iterations"] and not _capped(spec, t0, len(inf)):
+            inf.append(infer_iter())
+        rec["inference"] = _stats(inf)
         rec["inference_error"] = None
     except Exception as exc:  # training numbers stay valid
         rec["inference"] = None
         rec["warmup_infer_s"] = None
         rec["inference_error"] = _short_error(exc)
     return rec
+
+
+def _capped(spec: dict[str, Any], t0: float, done: int) -> bool:
+    cap = spec.get("max_phase_s")
+    return cap is not None and done >= min(5, spec["iterations"]) and time.perf_counter() - t0 > cap
 
 
 def _short_error(exc: BaseException, limit: int = 600) -> str:
@@ -633,6 +654,7 @@ def _config_spec(settings: BenchSettings, variant: Variant, T: int, mode: str) -
         "batch": settings.batch,
         "iterations": settings.iterations,
         "warmup": settings.warmup,
+        "max_phase_s": settings.max_phase_s,
         "seed": settings.seed,
     }
 
@@ -666,16 +688,25 @@ def _run_in_subprocess(spec: dict[str, Any], timeout_s: float, tmp: Path) -> dic
     # A session of its own: on a timeout the whole process group goes, including
     # TorchInductor's compile workers, which would otherwise keep the CPUs busy.
     proc = subprocess.Popen(
-        cmd, env=_worker_env(cache), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        cwd=str(tmp), start_new_session=True,
+        cmd,
+        env=_worker_env(cache),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=str(tmp),
+        start_new_session=True,
     )
     try:
         stdout, stderr = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
         _kill_group(proc.pid)
         proc.communicate()
-        return {**base, "status": "timeout", "error": f"timed out after {timeout_s:.0f} s",
-                "wall_s": time.perf_counter() - t0}
+        return {
+            **base,
+            "status": "timeout",
+            "error": f"timed out after {timeout_s:.0f} s",
+            "wall_s": time.perf_counter() - t0,
+        }
     finally:
         _kill_group(proc.pid)  # leftovers of a finished worker, if any
     wall = time.perf_counter() - t0
@@ -683,8 +714,11 @@ def _run_in_subprocess(spec: dict[str, Any], timeout_s: float, tmp: Path) -> dic
         rec = json.loads(result_path.read_text())
     else:
         tail = (stderr or stdout or "").strip().splitlines()[-5:]
-        rec = {**base, "status": "failed",
-               "error": f"worker exited with code {proc.returncode}: " + " | ".join(tail)}
+        rec = {
+            **base,
+            "status": "failed",
+            "error": f"worker exited with code {proc.returncode}: " + " | ".join(tail),
+        }
     rec["wall_s"] = wall
     return rec
 
@@ -732,14 +766,23 @@ def run_benchmark(
         if name == REFERENCE_VARIANT:
             continue
         recs = check_equivalence(
-            modules[REFERENCE_VARIANT], modules[name], sorted(settings.seq_lens),
-            hidden=settings.hidden, batch=min(settings.batch, settings.check_batch),
-            device=settings.device, seed=settings.seed, rtol=settings.rtol, atol=settings.atol, name=name,
+            modules[REFERENCE_VARIANT],
+            modules[name],
+            sorted(settings.seq_lens),
+            hidden=settings.hidden,
+            batch=min(settings.batch, settings.check_batch),
+            device=settings.device,
+            seed=settings.seed,
+            rtol=settings.rtol,
+            atol=settings.atol,
+            name=name,
         )
         equivalence.extend(recs)
         worst = max(r["grad_max_abs_diff"] for r in recs)
-        log(f"equivalence {name} vs {REFERENCE_VARIANT}: forward identical, gradients allclose "
-            f"(max abs diff {worst:.3g}) for T={','.join(map(str, sorted(settings.seq_lens)))}")
+        log(
+            f"equivalence {name} vs {REFERENCE_VARIANT}: forward identical, gradients allclose "
+            f"(max abs diff {worst:.3g}) for T={','.join(map(str, sorted(settings.seq_lens)))}"
+        )
     del modules
     if settings.device == "cuda":
         torch.cuda.empty_cache()
@@ -769,8 +812,12 @@ def run_benchmark(
                 if timeout < 15:
                     rec = _skip(T, mode, vname, "time budget exhausted")
                 elif predicted is not None and predicted > timeout:
-                    rec = _skip(T, mode, vname,
-                                f"predicted {predicted:.0f} s (from T={last_wall[key][0]}) > {timeout:.0f} s left")
+                    rec = _skip(
+                        T,
+                        mode,
+                        vname,
+                        f"predicted {predicted:.0f} s (from T={last_wall[key][0]}) > {timeout:.0f} s left",
+                    )
                 else:
                     spec = _config_spec(settings, variants[vname], T, mode)
                     rec = _run_in_subprocess(spec, timeout, tmp)
@@ -780,8 +827,10 @@ def run_benchmark(
                 last_wall[key] = (T, rec.get("wall_s", 0.0))
                 tr = rec["train_total"]["median"] * 1e3
                 inf = rec["inference"]["median"] * 1e3 if rec.get("inference") else float("nan")
-                log(f"{label} train {tr:9.2f} ms  infer {inf:9.2f} ms  warm-up {rec['warmup_train_s']:7.2f} s"
-                    f"  ({rec.get('wall_s', 0):.0f} s)")
+                log(
+                    f"{label} train {tr:9.2f} ms  infer {inf:9.2f} ms  warm-up {rec['warmup_train_s']:7.2f} s"
+                    f"  ({rec.get('wall_s', 0):.0f} s)"
+                )
             else:
                 if rec["status"] in ("failed", "timeout"):
                     failed_at.setdefault(key, (T, rec["status"]))
@@ -799,4 +848,3 @@ def run_benchmark(
         "total_wall_s": time.perf_counter() - started,
     }
     return doc
-

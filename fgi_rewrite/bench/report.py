@@ -92,7 +92,12 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
 
 
-CSV_BLOCKS = (("train_forward", "fwd"), ("train_backward", "bwd"), ("train_total", "train"), ("inference", "infer"))
+CSV_BLOCKS = (
+    ("train_forward", "fwd"),
+    ("train_backward", "bwd"),
+    ("train_total", "train"),
+    ("inference", "infer"),
+)
 CSV_STATS = ("median", "q1", "q3", "min", "max", "mean")
 
 
@@ -100,7 +105,15 @@ def csv_header() -> list[str]:
     cols = ["T", "n_in", "mode", "variant", "status"]
     for _, short in CSV_BLOCKS:
         cols += [f"{short}_{s}_ms" for s in CSV_STATS]
-    cols += ["train_speedup", "infer_speedup", "wrap_s", "warmup_train_s", "warmup_infer_s", "wall_s", "error"]
+    cols += [
+        "train_speedup",
+        "infer_speedup",
+        "wrap_s",
+        "warmup_train_s",
+        "warmup_infer_s",
+        "wall_s",
+        "error",
+    ]
     return cols
 
 
@@ -180,7 +193,10 @@ def make_tables(doc: dict[str, Any]) -> str:
             rows.append([_label(mode, var), *cells])
         out.extend([title, "", _md_table(["mode + variant", *[f"T={T}" for T in Ts]], rows), ""])
 
-    speed_table("train_total", "## Table 1: training speedup (forward + backward per iteration) relative to eager + backward()")
+    speed_table(
+        "train_total",
+        "## Table 1: training speedup (forward + backward per iteration) relative to eager + backward()",
+    )
     speed_table("inference", "## Table 2: inference speedup (torch.no_grad) relative to eager + backward()")
 
     rows = []
@@ -194,55 +210,100 @@ def make_tables(doc: dict[str, Any]) -> str:
                 cells.append(NA)
             else:
                 inf = rec.get("warmup_infer_s")
-                cells.append(f"{rec['warmup_train_s']:.2f} / {inf:.2f}" if inf is not None else f"{rec['warmup_train_s']:.2f} / {NA}")
+                cells.append(
+                    f"{rec['warmup_train_s']:.2f} / {inf:.2f}"
+                    if inf is not None
+                    else f"{rec['warmup_train_s']:.2f} / {NA}"
+                )
         rows.append([_label(mode, var), *cells])
-    out.extend([
-        "## Table 3: warm-up seconds, training / inference",
-        "",
-        f"Training: wrapping (torch.jit.script; torch.compile is lazy) plus the first {s['warmup']} training "
-        f"iterations, which include compilation. Inference: the first no_grad calls (torch.compile "
-        "compiles a separate graph). Compilation caches start empty for every configuration.",
-        "",
-        _md_table(["mode + variant", *[f"T={T}" for T in Ts]], rows),
-        "",
-    ])
+    out.extend(
+        [
+            "## Table 3: warm-up seconds, training / inference",
+            "",
+            f"Training: wrapping (torch.jit.script; torch.compile is lazy) plus the first {s['warmup']} training "
+            f"iterations, which include compilation. Inference: the first no_grad calls (torch.compile "
+            "compiles a separate graph). Compilation caches start empty for every configuration.",
+            "",
+            _md_table(["mode + variant", *[f"T={T}" for T in Ts]], rows),
+            "",
+        ]
+    )
 
     rows = []
-    for rec in sorted(doc["results"], key=lambda r: (r["T"], s["modes"].index(r["mode"]) if r["mode"] in s["modes"] else 99,
-                                                       s["variants"].index(r["variant"]) if r["variant"] in s["variants"] else 99)):
+    for rec in sorted(
+        doc["results"],
+        key=lambda r: (
+            r["T"],
+            s["modes"].index(r["mode"]) if r["mode"] in s["modes"] else 99,
+            s["variants"].index(r["variant"]) if r["variant"] in s["variants"] else 99,
+        ),
+    ):
         if rec.get("status") != "ok":
-            rows.append([str(rec["T"]), rec["mode"], VARIANT_LABELS.get(rec["variant"], rec["variant"]), NA, NA, NA, NA])
+            rows.append(
+                [
+                    str(rec["T"]),
+                    rec["mode"],
+                    VARIANT_LABELS.get(rec["variant"], rec["variant"]),
+                    NA,
+                    NA,
+                    NA,
+                    NA,
+                ]
+            )
             continue
         cells = []
         for block in ("train_forward", "train_backward", "train_total", "inference"):
             d = rec.get(block)
             cells.append(f"{d['median'] * 1e3:.2f} [{d['q1'] * 1e3:.2f}-{d['q3'] * 1e3:.2f}]" if d else NA)
         rows.append([str(rec["T"]), rec["mode"], VARIANT_LABELS.get(rec["variant"], rec["variant"]), *cells])
-    out.extend([
-        "## Times per iteration: median [interquartile range], ms",
-        "",
-        _md_table(["T", "mode", "variant", "forward", "backward", "forward+backward", "inference"], rows),
-        "",
-    ])
+    out.extend(
+        [
+            "## Times per iteration: median [interquartile range], ms",
+            "",
+            _md_table(["T", "mode", "variant", "forward", "backward", "forward+backward", "inference"], rows),
+            "",
+        ]
+    )
 
     eq = doc.get("equivalence") or []
     if eq:
-        rows = [[r["variant"], str(r["T"]), "yes" if r["forward_equal"] else "NO",
-                 "yes" if r["grads_allclose"] else "NO", f"{r['grad_max_abs_diff']:.3g}"] for r in eq]
-        out.extend([
-            "## Equivalence check (eager, same weights and inputs, before timing)",
-            "",
-            _md_table(["variant vs backward()", "T", "forward identical", "gradients allclose", "max abs grad diff"], rows),
-            "",
-        ])
+        rows = [
+            [
+                r["variant"],
+                str(r["T"]),
+                "yes" if r["forward_equal"] else "NO",
+                "yes" if r["grads_allclose"] else "NO",
+                f"{r['grad_max_abs_diff']:.3g}",
+            ]
+            for r in eq
+        ]
+        out.extend(
+            [
+                "## Equivalence check (eager, same weights and inputs, before timing)",
+                "",
+                _md_table(
+                    [
+                        "variant vs backward()",
+                        "T",
+                        "forward identical",
+                        "gradients allclose",
+                        "max abs grad diff",
+                    ],
+                    rows,
+                ),
+                "",
+            ]
+        )
 
     bad = [r for r in doc["results"] if r.get("status") != "ok" or r.get("inference_error")]
     if bad:
         out.extend(["## n.a. configurations", ""])
         for r in bad:
             msg = r.get("error") if r.get("status") != "ok" else f"inference: {r.get('inference_error')}"
-            out.append(f"- T={r['T']} {r['mode']} + {VARIANT_LABELS.get(r['variant'], r['variant'])}: "
-                       f"{r['status']}: {_md_escape(msg or '')}")
+            out.append(
+                f"- T={r['T']} {r['mode']} + {VARIANT_LABELS.get(r['variant'], r['variant'])}: "
+                f"{r['status']}: {_md_escape(msg or '')}"
+            )
         out.append("")
     return "\n".join(out)
 
@@ -267,6 +328,7 @@ def plot_figure(doc: dict[str, Any], path: str | Path) -> Path:
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     path = Path(path)
     s = doc["settings"]
@@ -277,11 +339,14 @@ def plot_figure(doc: dict[str, Any], path: str | Path) -> Path:
     nrows = math.ceil(len(modes) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.8 * nrows), squeeze=False, sharey=True)
     colours = {"backward": "tab:red", "fgi": "tab:blue", "fgi_finite": "tab:green"}
+    legend: dict[str, Any] = {}
     for ax, mode in zip(axes.flat, modes):
         any_data = False
         for var in s["variants"]:
-            for block, style, marker, part in (("train_forward", "-", "o", "forward"),
-                                               ("train_backward", "--", "s", "backward")):
+            for block, style, marker, part in (
+                ("train_forward", "-", "o", "forward"),
+                ("train_backward", "--", "s", "backward"),
+            ):
                 xs, ys, lo, hi = [], [], [], []
                 for T in Ts:
                     rec = idx.get((T, mode, var))
@@ -293,8 +358,17 @@ def plot_figure(doc: dict[str, Any], path: str | Path) -> Path:
                         hi.append(max(d["q3"] - d["median"], 0.0) * 1e3)
                 if xs:
                     any_data = True
-                    ax.errorbar(xs, ys, yerr=[lo, hi], linestyle=style, marker=marker, markersize=4,
-                                capsize=2, color=colours.get(var), label=f"{VARIANT_LABELS.get(var, var)} {part}")
+                    ax.errorbar(
+                        xs,
+                        ys,
+                        yerr=[lo, hi],
+                        linestyle=style,
+                        marker=marker,
+                        markersize=4,
+                        capsize=2,
+                        color=colours.get(var),
+                        label=f"{VARIANT_LABELS.get(var, var)} {part}",
+                    )
         ax.set_title(mode)
         ax.set_xscale("log", base=2)
         ax.set_xticks(Ts)
@@ -303,18 +377,32 @@ def plot_figure(doc: dict[str, Any], path: str | Path) -> Path:
         ax.grid(True, which="both", alpha=0.3)
         if any_data:
             ax.set_yscale("log")
-            ax.legend(fontsize=7)
+            ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+            for h, lab in zip(*ax.get_legend_handles_labels()):
+                legend.setdefault(lab, h)
         else:
             ax.text(0.5, 0.5, "n.a.", ha="center", va="center", transform=ax.transAxes)
     for ax in axes[:, 0]:
         ax.set_ylabel("time per iteration (ms)")
-    for ax in list(axes.flat)[len(modes):]:
+    for ax in list(axes.flat)[len(modes) :]:
         ax.axis("off")
     m = doc["machine"]
-    fig.suptitle(f"ALIF RSNN, S-MNIST: forward/backward time per training iteration "
-                 f"({s['device']}: {m.get('gpu') or m.get('processor') or m.get('machine')}, torch {m.get('torch')}, "
-                 f"hidden {s['hidden']}, batch {s['batch']})", fontsize=9)
-    fig.tight_layout()
+    fig.suptitle(
+        f"ALIF RSNN, S-MNIST: forward/backward time per training iteration "
+        f"({s['device']}: {m.get('gpu') or m.get('processor') or m.get('machine')}, torch {m.get('torch')}, "
+        f"hidden {s['hidden']}, batch {s['batch']})",
+        fontsize=9,
+    )
+    if legend:  # one legend for all panels, below them
+        fig.legend(
+            list(legend.values()),
+            list(legend.keys()),
+            loc="lower center",
+            ncol=min(len(legend), 6),
+            fontsize=8,
+            frameon=False,
+        )
+    fig.tight_layout(rect=(0, 0.08 if legend else 0, 1, 1))
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
