@@ -137,7 +137,10 @@ def build_project(sources: dict[Path, str]) -> ProjectIndex:
     def helper_lookup(index: ModuleIndex, local: str):
         """A helper function that `local` names in `index`'s module, defined in another module."""
         candidates = []
-        if local in index.imports:
+        head, _, rest = local.partition(".")
+        if rest and head in index.imports:
+            candidates.append(f"{_absolute(index, index.imports[head])}.{rest}")
+        elif local in index.imports:
             candidates.append(_absolute(index, index.imports[local]))
         elif local not in index.assigned:
             candidates.extend(f"{_absolute(index, star)}.{local}" for star in index.star_imports)
@@ -150,7 +153,7 @@ def build_project(sources: dict[Path, str]) -> ProjectIndex:
         return None
 
     for name, path in paths.items():
-        if "Function" not in sources[path]:
+        if not _DEFINES_FUNCTION.search(sources[path]):
             continue
         found = parse(name)
         if found is None:
@@ -168,6 +171,9 @@ def build_project(sources: dict[Path, str]) -> ProjectIndex:
         for alias, function in _module_aliases(module, {p.function for p in plans}).items():
             project.aliases[f"{name}.{alias}"] = f"{name}.{function}"
     return project
+
+
+_DEFINES_FUNCTION = re.compile(r"^\s*class\s+\w+\s*\([^)]*\bFunction\b", re.M)
 
 
 def _absolute(index: ModuleIndex, target: str) -> str:
@@ -213,16 +219,23 @@ def rewrite_tree(
 
     def run(path: Path, texts: dict[Path, str]) -> FileResult:
         name, is_package = names[path]
+        if not project.reaches(name):
+            return rewrite_source(sources[path], str(path), **options)  # cannot involve the project
         return rewrite_source(sources[path], str(path), referenced_elsewhere=_text_search(path, texts),
                               attribute_assigned_elsewhere=_attribute_search(path, texts), project=project,
                               module_name=name, is_package=is_package, **options)
 
     first = {path: run(path, {**others, **sources}) for path in sources}
     after = {**others, **{path: r.new_source if r.error is None else sources[path] for path, r in first.items()}}
-    defining = {Path(f.plan.position.path) for f in project.functions.values()}
     results = dict(first)
     for path in sources:
-        if path in defining or str(path) in {str(d) for d in defining}:
+        name = names[path][0]
+        defined = [q.rpartition(".")[2] for q in [*project.functions, *project.aliases]
+                   if q.rpartition(".")[0] == name]
+        if not defined:
+            continue
+        before_search, after_search = _text_search(path, {**others, **sources}), _text_search(path, after)
+        if any(before_search(d) != after_search(d) for d in defined):
             results[path] = run(path, after)
     return results
 

@@ -400,7 +400,7 @@ def rewrite_command(paths, check, show_diff, color, form, finite_only, keep_unus
     if not found.files:
         if not quiet and not found.missing:
             click.echo("No Python files to process. Nothing to do.", err=True)
-        _finish(summary, mode, report_format, quiet, verbose)
+        _finish(summary, mode, report_format, quiet, verbose, check)
 
     cache_options = dict(options, syntax_check=syntax_check)
     cache = Cache.load(cache_options) if use_cache else Cache.disabled()
@@ -439,10 +439,11 @@ def rewrite_command(paths, check, show_diff, color, form, finite_only, keep_unus
         sys.exit(EXIT_INTERRUPTED)
     cache.mark_clean(clean)
     cache.save()
-    _finish(summary, mode, report_format, quiet, verbose)
+    _finish(summary, mode, report_format, quiet, verbose, check)
 
 
-def _finish(summary: Summary, mode: str, report_format: Optional[str], quiet: bool, verbose: bool) -> None:
+def _finish(summary: Summary, mode: str, report_format: Optional[str], quiet: bool, verbose: bool,
+            check: bool) -> None:
     if report_format == "json":
         write_json(summary, sys.stdout, mode)
     if not quiet:
@@ -452,7 +453,7 @@ def _finish(summary: Summary, mode: str, report_format: Optional[str], quiet: bo
         click.echo(summary.line(mode != "write"), err=True)
     if summary.files_failed:
         sys.exit(EXIT_ERROR)
-    if mode == "check" and summary.files_changed:
+    if check and summary.files_changed:
         sys.exit(EXIT_PENDING)
     sys.exit(EXIT_OK)
 

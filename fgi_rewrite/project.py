@@ -43,7 +43,7 @@ def find_project_root(paths: Iterable[Path]) -> Path:
 
 class ProjectReferences:
     def __init__(self, root: Path):
-        self.root = root
+        self.root = root.resolve()
         self._texts: Optional[dict[Path, str]] = None
 
     @classmethod
@@ -61,7 +61,10 @@ class ProjectReferences:
                         try:
                             if not stat.S_ISREG(os.stat(path).st_mode):
                                 continue  # a FIFO or device would block or never end
-                            texts[path.resolve()] = read_source(path).text
+                            real = path.resolve()
+                            if self.root not in real.parents:
+                                continue  # a symlink out of the tree: not followed
+                            texts[real] = read_source(path).text
                         except (OSError, DecodeError):
                             continue
             self._texts = texts

@@ -129,6 +129,7 @@ class ProjectIndex:
     functions: dict[str, ProjectFunction] = field(default_factory=dict)
     aliases: dict[str, str] = field(default_factory=dict)  # qualified alias -> qualified Function
     refusals: dict[str, "Refusal"] = field(default_factory=dict)  # qualified Function -> why not
+    _mention: Optional[object] = field(default=None, repr=False, compare=False)
 
     def resolve(self, qualified: str) -> str:
         """Follow re-exports (`from .spike import Fn` in a package __init__, star imports) to
@@ -171,7 +172,28 @@ class ProjectIndex:
 
     def mentioned_in(self, source: str) -> bool:
         """Text prefilter: could this file reach one of the planned Functions?"""
-        return any(q.rpartition(".")[2] in source for q in [*self.functions, *self.aliases])
+        if self._mention is None:
+            import re
+
+            names = sorted({q.rpartition(".")[2] for q in [*self.functions, *self.aliases]})
+            self._mention = re.compile(r"\b(" + "|".join(map(re.escape, names)) + r")\b") if names else None
+        return self._mention is not None and self._mention.search(source) is not None
+
+    def reaches(self, module: str) -> bool:
+        """Does this module import a planned Function, an alias, or a module that defines one?"""
+        summary = self.modules.get(module)
+        if summary is None:
+            return True
+        homes = {q.rpartition(".")[0] for q in [*self.functions, *self.aliases]}
+        if module in homes:
+            return True
+        for target in [*summary.imports.values(), *summary.star_imports]:
+            resolved = self.resolve(target)
+            if resolved in self.functions or resolved in self.aliases or resolved in homes:
+                return True
+            if any(home == resolved or home.startswith(resolved + ".") for home in homes):
+                return True
+        return False
 
     def fingerprint(self) -> str:
         """Changes whenever anything a rewrite of another file depends on changes."""

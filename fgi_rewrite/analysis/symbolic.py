@@ -543,6 +543,10 @@ class Reader:
             or (module == "math" and name in MATH_FUNCTIONS)
         )
         if not pure:
+            dotted = dotted_name(node.func)
+            found = self.foreign(self.index, dotted) if self.foreign is not None and dotted else None
+            if found is not None:
+                return self._foreign_helper_call(dotted.rpartition(".")[2], node, *found)  # type: ignore[union-attr]
             raise Unsupported("FGI104", f"calls `{code(node.func)}` ({qualified}), which is not known to be pure", node)
         if module == "torch":
             special = self._linear_torch_call(name, node)
