@@ -31,9 +31,9 @@ CODES: dict[str, Code] = {
         Code("FGI104", "backward calls code the tool cannot see through",
              "move the surrogate into a module-level helper of plain torch/math ops "
              "in the same module, or add `# fgi: skip`"),
-        Code("FGI105", "backward returns a gradient for another input",
-             "the gradient for that input would be dropped; generalised injection is "
-             "not supported for this Function"),
+        Code("FGI105", "backward returns a gradient for another input that cannot be injected",
+             "return `grad_output * h_a(x, a)` for that input (autograd sums it to the input's "
+             "shape), or a full `.sum()` of it for a 0-dim input; partial reductions are refused"),
         Code("FGI106", "unsupported statement in forward or backward",
              "data-dependent control flow, loops, try/except and side effects "
              "cannot be proven equivalent"),
@@ -56,8 +56,6 @@ CODES: dict[str, Code] = {
              "`Fn.apply` takes positional arguments only; pass them positionally"),
         Code("FGI202", "call has the wrong number of arguments",
              "the original call raises TypeError; nothing to preserve"),
-        Code("FGI203", "name used by the surrogate is shadowed at the call site",
-             "rename the local variable that hides a module-level name"),
         Code("FGI204", "reference to the Function is not a call",
              "the Function is kept for this reference; call sites are still rewritten"),
         Code("FGI205", "the Function's name is bound more than once in the module",
