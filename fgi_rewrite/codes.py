@@ -52,6 +52,8 @@ CODES: dict[str, Code] = {
              "the rewrite could give those arguments a zero gradient instead of None"),
         Code("FGI113", "forward default argument is not a constant",
              "use a literal default or pass the value at the call site"),
+        Code("FGI114", "Function is defined inside a class or function",
+             "only module-level Functions are rewritten: move it to the top level of its module"),
         Code("FGI201", "call uses keywords or unpacking",
              "`Fn.apply` takes positional arguments only; pass them positionally"),
         Code("FGI202", "call has the wrong number of arguments",

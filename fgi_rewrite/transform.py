@@ -26,7 +26,7 @@ from libcst.metadata import (
 )
 
 from .analysis.expressions import code, is_number, loaded_names, strip_parens
-from .analysis.functions import analyse_function, find_function_classes
+from .analysis.functions import analyse_function, find_function_classes, find_nested_function_classes
 from .analysis.module_index import ModuleIndex, build_module_index
 from .emit import fgi_expression, generated_function
 from .formatting import format_snippet
@@ -94,6 +94,10 @@ def rewrite_module(
     global_scope = scopes[module]
     assert global_scope is not None
     plans: dict[str, Plan] = {}
+    for nested in find_nested_function_classes(module, index):
+        result.refusals.append(Refusal(
+            "FGI114", f"{nested.name} is defined inside a class or function; its calls are left alone",
+            position(nested.node), nested.name))
     for function in find_function_classes(module, index):
         if _has_skip_pragma(function.node):
             result.notes.append(f"{position(function.node)}: skipped {function.name} (# {SKIP_PRAGMA})")

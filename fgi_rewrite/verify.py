@@ -302,6 +302,7 @@ class Check:
     mismatches: list[Mismatch] = field(default_factory=list)
     error: Optional[str] = None
     thresholds: tuple[float, ...] = ()
+    notes: list[str] = field(default_factory=list)
 
     @property
     def verdict(self) -> str:
@@ -336,6 +337,7 @@ class Outcome:
                 "mismatches": [str(m) for m in c.mismatches],
                 "error": c.error,
                 "thresholds": list(c.thresholds),
+                "notes": list(c.notes),
             }
             for c in self.checks
         ]
@@ -378,7 +380,8 @@ def verify_function(entry: FunctionReport, report: FileReport, namespace: dict, 
                 (n, Binding(b.value, b.source, as_tensor=True) if b.source == "fallback" else b)
                 for n, b in configuration.bindings))
             check.configuration = configuration
-        problem = _probe_call(original_apply, configuration.arguments(torch.float32), torch.float32)
+        problems = [_probe_call(original_apply, configuration.arguments(d), d) for d in DTYPES]
+        problem = problems[0] if all(p is not None for p in problems) else None
         if problem is not None:
             check.error = f"Fn.apply fails with parameters {configuration.short()}: {problem}"
             outcome.checks.append(check)
@@ -388,6 +391,10 @@ def verify_function(entry: FunctionReport, report: FileReport, namespace: dict, 
             args = configuration.arguments(dtype)
             original = _call(original_apply, args)
             rewritten = _call(generated, args)
+            raised = _probe_call(original_apply, args, dtype)
+            if raised is not None:
+                check.notes.append(f"Fn.apply raises for {str(dtype).replace('torch.', '')} inputs ({raised}); "
+                                   "the FGI form must raise the same exception type there")
             thresholds = list(DEFAULT_THRESHOLDS)
             thresholds += plan_thresholds(plan, report.source, namespace, configuration, dtype)
             thresholds += transitions(original, dtype, hints=thresholds)
@@ -538,6 +545,8 @@ def text_lines(outcomes: Sequence[Outcome], color: bool) -> list[str]:
                 details.append(f"{label}: parameters {', '.join(uses)}")
             if check.error is not None:
                 details.append(f"{label}: error: {check.error}")
+            for note in check.notes:
+                details.append(f"{label}: note: {note}")
             for mismatch in check.mismatches[:8]:
                 details.append(f"{label} ({check.configuration.short()}): {mismatch}")
             if len(check.mismatches) > 8:

@@ -55,8 +55,15 @@ def test_refusal_fixtures_are_left_alone() -> None:
         assert (fixture / "expected.py").read_bytes() == (fixture / "input.py").read_bytes(), fixture.name
 
 
+# Unchanged on purpose: the Function is only passed as a value (a default argument), so it is
+# kept and reported as FGI204 in verbose mode.
+UNCHANGED_BY_DESIGN = {"real_sj_relu_example_default_arg"}
+
+
 def test_every_rewrite_fixture_changes_something() -> None:
     for fixture in FIXTURES:
-        if fixture.name.startswith("refuse_"):
+        if fixture.name.startswith("refuse_") or fixture.name in UNCHANGED_BY_DESIGN:
             continue
+        if (fixture / "codes.txt").read_text().strip():
+            continue  # a real-world module whose Function is refused
         assert (fixture / "expected.py").read_bytes() != (fixture / "input.py").read_bytes(), fixture.name

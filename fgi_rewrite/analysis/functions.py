@@ -65,6 +65,31 @@ def find_function_classes(module: cst.Module, index: ModuleIndex) -> list[Functi
     return found
 
 
+def find_nested_function_classes(module: cst.Module, index: ModuleIndex) -> list[FunctionClass]:
+    """Functions defined inside a class or function body: reported, not rewritten."""
+    found: list[FunctionClass] = []
+
+    class _Nested(cst.CSTVisitor):
+        depth = 0
+
+        def visit_ClassDef(self, node: cst.ClassDef) -> None:
+            if self.depth and any(is_function_base(b.value, index) for b in node.bases):
+                found.append(FunctionClass(node.name.value, node))
+            self.depth += 1
+
+        def leave_ClassDef(self, node: cst.ClassDef) -> None:
+            self.depth -= 1
+
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+            self.depth += 1
+
+        def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
+            self.depth -= 1
+
+    module.visit(_Nested())
+    return found
+
+
 def analyse_function(
     function: FunctionClass, index: ModuleIndex, path: str, position_of: PositionOf,
     foreign: Optional[ForeignLookup] = None,

@@ -618,6 +618,8 @@ def machine_info(device: str) -> dict[str, Any]:
         "cuda_available": torch.cuda.is_available(),
         "hostname": platform.node(),
     }
+    if hasattr(os, "getloadavg"):  # other work on the machine disturbs the timings
+        info["loadavg_1_5_15min"] = list(os.getloadavg())
     if device == "cuda" and torch.cuda.is_available():
         info["cuda"] = torch.version.cuda
         info["gpu"] = torch.cuda.get_device_name(0)
@@ -750,6 +752,7 @@ def run_benchmark(
     if settings.device == "cuda" and not torch.cuda.is_available():
         raise BenchError("--device cuda, but torch sees no CUDA device")
     started = time.perf_counter()
+    load_start = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     out_dir = Path(settings.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -839,7 +842,7 @@ def run_benchmark(
     doc = {
         "schema": "fgi-bench/1",
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine_info(settings.device),
+        "machine": {**machine_info(settings.device), "loadavg_at_start": load_start},
         "settings": asdict(settings),
         "reference": {"mode": REFERENCE_MODE, "variant": REFERENCE_VARIANT},
         "variants": {name: v.info() for name, v in variants.items()},

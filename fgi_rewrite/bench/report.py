@@ -176,6 +176,12 @@ def make_tables(doc: dict[str, Any]) -> str:
         "(> 1: faster). n.a.: failed, timed out or skipped (see the end).",
         "",
     ]
+    load = (m.get("loadavg_at_start") or [None])[0]
+    if load is not None and m.get("cpu_count") and load > 0.75 * m["cpu_count"]:
+        head[-1:-1] = [
+            f"Warning: the machine was busy when the run started (1-min load average {load:.1f} "
+            f"on {m['cpu_count']} cores): the timings may be disturbed by other work.",
+        ]
     out = list(head)
 
     def speed_table(field: str, title: str) -> None:
