@@ -156,6 +156,8 @@ def _analyse(function: FunctionClass, index: ModuleIndex, where: Position,
         if default is not None and not is_literal(default):
             if not (isinstance(default, cst.Name) and default.value in index.constants):
                 raise Unsupported("FGI113", f"default `{param.name.value}={code(default)}`", param)
+        if isinstance(default, cst.Name) and default.value in index.constants:
+            default = index.constants[default.value]  # evaluated once, at class definition
         parameters.append(Parameter(param.name.value, default, param.annotation.annotation if param.annotation else None))
     names = [p.name for p in parameters]
     operand = names[0]

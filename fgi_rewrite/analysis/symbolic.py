@@ -663,9 +663,9 @@ class Reader:
         index = index or self.index
         values = self._args(node)  # in the caller's module
         if any(arg.keyword for arg in node.args):
-            bound = _bind_keywords(helper, node, values)
+            bound = _bind_keywords(helper, node, values, index)
         else:
-            bound = _bind_positional(helper, values, node)
+            bound = _bind_positional(helper, values, node, index)
         for decorator in helper.decorators:
             qualified = index.qualify(decorator.decorator) or dotted_name(decorator.decorator) or ""
             if qualified not in ("torch.jit.script", "torch.jit.ignore", "torch.jit.unused",
@@ -811,7 +811,16 @@ def _parameters(function: cst.FunctionDef) -> list[cst.Param]:
     return list(params.posonly_params) + list(params.params) + list(params.kwonly_params)
 
 
-def _bind_positional(helper: cst.FunctionDef, values: list[Value], node: cst.CSTNode) -> dict[str, Value]:
+def _default_value(default: cst.BaseExpression, index: ModuleIndex) -> cst.BaseExpression:
+    """A default is evaluated once, when the def runs: a module constant bound once (before the
+    def, or the def would fail) has its literal value then, so the literal is exact."""
+    if isinstance(default, cst.Name) and default.value in index.constants:
+        return index.constants[default.value]
+    return default
+
+
+def _bind_positional(helper: cst.FunctionDef, values: list[Value], node: cst.CSTNode,
+                     index: ModuleIndex) -> dict[str, Value]:
     params = _parameters(helper)
     if len(values) > len(params):
         raise Unsupported("FGI104", f"too many arguments for helper `{helper.name.value}`", node)
@@ -821,11 +830,12 @@ def _bind_positional(helper: cst.FunctionDef, values: list[Value], node: cst.CST
     for param in params[len(values):]:
         if param.default is None:
             raise Unsupported("FGI104", f"missing argument `{param.name.value}` for `{helper.name.value}`", node)
-        bound[param.name.value] = expr(param.default)
+        bound[param.name.value] = expr(_default_value(param.default, index))
     return bound
 
 
-def _bind_keywords(helper: cst.FunctionDef, node: cst.Call, values: list[Value]) -> dict[str, Value]:
+def _bind_keywords(helper: cst.FunctionDef, node: cst.Call, values: list[Value],
+                   index: ModuleIndex) -> dict[str, Value]:
     params = _parameters(helper)
     names = [p.name.value for p in params]
     bound: dict[str, Value] = {}
@@ -840,7 +850,7 @@ def _bind_keywords(helper: cst.FunctionDef, node: cst.Call, values: list[Value])
         if param.name.value not in bound:
             if param.default is None:
                 raise Unsupported("FGI104", f"missing argument `{param.name.value}`", node)
-            bound[param.name.value] = expr(param.default)
+            bound[param.name.value] = expr(_default_value(param.default, index))
     return bound
 
 
