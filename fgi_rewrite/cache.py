@@ -1,9 +1,11 @@
-"""A cache of files known to need nothing, like black's.
+"""A cache of files known to need no rewrite, like black's.
 
 One cache file per combination of tool version, tool code, Python version and rewrite options
-(the key); in it, for each file (by real path), the SHA-256 of the content that was found to be
-unchanged with no refusals and no notes. A file whose content hash matches is not decoded nor
-parsed again. Only such clean results are cached: anything with something to say is redone.
+(the key); in it, for each file (by real path), the SHA-256 of the content that was found to
+need no rewrite, and what was reported for it (refusals and notes; usually nothing). A file
+whose content hash matches is not decoded nor parsed again: its report is replayed. Only
+results that depend on nothing but the file's content are cached: not files that would change,
+could not be processed, or whose result depended on other files of the project.
 
 The directory is `$FGI_REWRITE_CACHE_DIR` if set, else the user cache directory
 (e.g. ~/.cache/fgi-rewrite/<version>). `--no-cache` disables reading and writing it. A cache
@@ -21,9 +23,10 @@ from pathlib import Path
 from typing import Any, Iterable, Optional
 
 from . import __version__
+from .plan import FileResult, Position, Refusal
 
 ENV_VAR = "FGI_REWRITE_CACHE_DIR"
-_FORMAT = 1
+_FORMAT = 2
 
 
 def cache_directory() -> Path:
@@ -79,10 +82,11 @@ def content_digest(data: bytes) -> str:
 
 
 class Cache:
-    def __init__(self, path: Optional[Path], entries: Optional[dict[str, str]] = None):
+    def __init__(self, path: Optional[Path], entries: Optional[dict[str, list]] = None):
         self.path = path  # None: a disabled cache
-        self.entries: dict[str, str] = dict(entries or {})
-        self.hits = 0
+        # real path -> [digest] for a clean file, or [digest, name, refusals, notes] where
+        # something was reported (refusals as [code, message, line, column, subject])
+        self.entries: dict[str, list] = dict(entries or {})
         self._dirty = False
 
     @classmethod
@@ -92,14 +96,14 @@ class Cache:
     @classmethod
     def load(cls, options: dict[str, Any], directory: Optional[Path] = None) -> "Cache":
         path = (directory or cache_directory()) / f"cache.{cache_key(options)}.json"
-        entries: dict[str, str] = {}
+        entries: dict[str, list] = {}
         try:
             with open(path, encoding="utf-8") as handle:
                 document = json.load(handle)
             if isinstance(document, dict) and document.get("format") == _FORMAT:
                 files = document.get("files", {})
                 if isinstance(files, dict):
-                    entries = {str(k): str(v) for k, v in files.items()}
+                    entries = {str(k): v for k, v in files.items() if isinstance(v, list) and v}
         except (OSError, ValueError):
             pass
         return cls(path, entries)
@@ -109,14 +113,35 @@ class Cache:
         return self.path is not None
 
     def expected(self, target: Path) -> Optional[str]:
-        """The digest of the last clean content of this file, if any."""
-        return self.entries.get(str(target)) if self.enabled else None
+        """The digest of the content last found to need no rewrite, if any."""
+        entry = self.entries.get(str(target)) if self.enabled else None
+        return str(entry[0]) if entry else None
 
-    def mark_clean(self, targets_and_digests: Iterable[tuple[Path, str]]) -> None:
-        for target, digest in targets_and_digests:
-            if self.entries.get(str(target)) != digest:
-                self.entries[str(target)] = digest
-                self._dirty = True
+    def result(self, target: Path, name: str) -> FileResult:
+        """The cached report for `target`, under the name it has in this run."""
+        entry = self.entries[str(target)]
+        if len(entry) < 4:
+            return FileResult(name, "", "")
+        _, old_name, refusals, notes = entry[:4]
+        return FileResult(
+            name, "", "",
+            refusals=tuple(Refusal(code, message, Position(name, line, column), subject)
+                           for code, message, line, column, subject in refusals),
+            notes=tuple(name + note[len(old_name):] if note.startswith(old_name) else note for note in notes),
+        )
+
+    def record(self, target: Path, digest: str, result: FileResult) -> None:
+        if not self.enabled:
+            return
+        if result.refusals or result.notes:
+            entry: list = [digest, result.path,
+                           [[r.code, r.message, r.position.line, r.position.column, r.subject] for r in result.refusals],
+                           list(result.notes)]
+        else:
+            entry = [digest]
+        if self.entries.get(str(target)) != entry:
+            self.entries[str(target)] = entry
+            self._dirty = True
 
     def forget(self, target: Path) -> None:
         if self.entries.pop(str(target), None) is not None:

@@ -9,7 +9,7 @@ from typing import Optional
 import libcst as cst
 from libcst.helpers import parse_template_expression, parse_template_statement
 
-from .analysis.expressions import method, minimize_parens, parenthesize, substitute
+from .analysis.expressions import is_number, method, minimize_parens, parenthesize, substitute
 from .plan import Plan
 
 
@@ -54,12 +54,16 @@ def fgi_expression(
             surrogate=parenthesize(surrogate),
         )
     injections = [injection]
+    tensor_inputs = [p for p, _ in plan.surrogate.extra_gradients if not is_number(arguments[p])]
     for parameter, term in plan.surrogate.extra_gradients:
         # Generalised injection: every input backward gives a gradient gets its own zero term.
-        # Such an input is a tensor, so it (and the others) can be detached inside h.
+        # A number passed there never requires grad (the original would fail in backward), so
+        # it gets no term; a tensor can be detached inside h.
+        if parameter not in tensor_inputs:
+            continue
         target = parenthesize(arguments[parameter])
         detached_all = dict(arguments)
-        for name in [plan.operand] + [p for p, _ in plan.surrogate.extra_gradients]:
+        for name in [plan.operand] + tensor_inputs:
             detached_all[name] = method(parenthesize(arguments[name]), "detach")
         injections.append(parse_template_expression(
             template(f"injection_{kind}.tmpl"), operand=target, detached=method(target, "detach"),

@@ -68,6 +68,9 @@ class SurrogateInfo:
     code: str  # the exact expression (operand `x`), as emitted; "1" when h == 1
     cast: Optional[str]  # the cast applied to the injected term, e.g. ".float()"
     reads_other_parameters: bool
+    # Generalised injection: (parameter, readable formula) for each other input backward gives
+    # the gradient grad_output * h_p (autograd sums it to the parameter's shape).
+    extra_gradients: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -115,7 +118,9 @@ class FunctionReport:
         if self.surrogate is not None:
             data["surrogate"] = {"formula": self.surrogate.formula, "code": self.surrogate.code,
                                  "unit": self.surrogate.code == "1", "cast": self.surrogate.cast,
-                                 "reads_other_parameters": self.surrogate.reads_other_parameters}
+                                 "reads_other_parameters": self.surrogate.reads_other_parameters,
+                                 "extra_gradients": [{"parameter": p, "formula": f}
+                                                     for p, f in self.surrogate.extra_gradients]}
         data["calls"] = [c.as_json() for c in self.calls]
         return data
 
@@ -189,6 +194,13 @@ def inventory_source(source: str, path: str = "<string>") -> FileReport:
             entry.step = describe_step(plan, index)
             entry.surrogate = describe_surrogate(plan, index)
         report.functions.append(entry)
+
+    # Functions defined inside a class or function: the rewriter reports them, leaves them alone.
+    listed = {(f.name, f.position.line) for f in report.functions}
+    for refusal in result.refusals:
+        if refusal.code == "FGI114" and (refusal.subject, refusal.position.line) not in listed:
+            report.functions.append(FunctionReport(refusal.subject, refusal.position, "refused", None, refusal))
+    report.functions.sort(key=lambda f: (f.position.line, f.position.column))
 
     by_name: dict[str, list[FunctionReport]] = {}
     for entry in report.functions:
@@ -285,11 +297,13 @@ def describe_surrogate(plan: Plan, index: ModuleIndex) -> SurrogateInfo:
     if plan.surrogate.cast is not None:
         name, args = plan.surrogate.cast
         cast = f".{name}({', '.join(code(_with_x(a, plan)) for a in args)})"
+    extra = tuple((name, readable(_with_x(term, plan), index))
+                  for name, term in getattr(plan.surrogate, "extra_gradients", ()))
     if plan.surrogate.expression is None:
-        return SurrogateInfo("1", "1", cast, False)
+        return SurrogateInfo("1", "1", cast, False, extra)
     node = _with_x(plan.surrogate.expression, plan)
     return SurrogateInfo(readable(node, index), code(minimize_parens(node)), cast,
-                         plan.surrogate.reads_other_parameters)
+                         plan.surrogate.reads_other_parameters, extra)
 
 
 def _comparison(node: cst.BaseExpression, operand: str, index: ModuleIndex):
@@ -445,8 +459,12 @@ def _function_lines(entry: FunctionReport) -> list[str]:
     if entry.surrogate is not None:
         suffix = "  (straight-through: h == 1)" if entry.surrogate.code == "1" else ""
         lines.append(f"    surrogate:  h(x) = {entry.surrogate.formula}{suffix}")
+        for parameter, formula in entry.surrogate.extra_gradients:
+            lines.append(f"                and d out/d {parameter} = {formula}  (generalised injection; "
+                         f"{parameter} must be a tensor)")
         if entry.surrogate.cast is not None:
-            lines.append(f"                injected term cast with {entry.surrogate.cast} to match the step")
+            terms = "terms" if entry.surrogate.extra_gradients else "term"
+            lines.append(f"                injected {terms} cast with {entry.surrogate.cast} to match the step")
     calls = [c for c in entry.calls if not c.form.startswith("reference")]
     references = [c for c in entry.calls if c.form.startswith("reference")]
     if calls:

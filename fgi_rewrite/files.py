@@ -118,13 +118,52 @@ def discover(paths: Iterable[Path]) -> Iterator[Path]:
             yield path
 
 
-_TOP_LEVEL_CLASS = re.compile(r"(?:^|\r)\f*class\b", re.MULTILINE)
+_CLASS_HEAD = re.compile(r"class\s+\w+\s*\(")
+_FUNCTION_ALIAS = re.compile(r"Function\s+as\s+(\w+)")  # no word boundary: a literal prefix searches fast
+_OPEN, _CLOSE = "([{", ")]}"
+
+
+def _bases(text: str, start: int) -> "str | None":
+    """The text of a class's bases, from just after its "(" to the matching ")"; None where a
+    string or a comment inside makes a plain scan unsure."""
+    depth = 1
+    for index in range(start, min(len(text), start + 4000)):
+        char = text[index]
+        if char in _OPEN:
+            depth += 1
+        elif char in _CLOSE:
+            depth -= 1
+            if depth == 0:
+                return text[start:index]
+        elif char in "\"'#\\":
+            return None
+    return None
 
 
 def may_matter(text: str) -> bool:
-    """Cheap text prefilter. Only top-level classes whose base resolves, through the module's
-    imports, to torch.autograd.Function (or torch.autograd.function.Function) are rewritten, and
-    only their calls in the same module. The import spells "autograd" and the base (or its
-    import) spells "Function", so a file without both words, or without a top-level `class`,
-    cannot change."""
-    return "Function" in text and "autograd" in text and _TOP_LEVEL_CLASS.search(text) is not None
+    """Cheap, conservative text prefilter: False only where the rewriter cannot change or report
+    anything.
+
+    The rewriter looks at classes whose base resolves, through the module's imports, to
+    torch.autograd.Function (or torch.autograd.function.Function): top-level ones are rewritten
+    with their calls in the same module, nested ones are reported (FGI114). Such an import
+    spells "autograd", and such a base spells "Function" (`torch.autograd.Function`,
+    `autograd.Function`, `Function` after a (star) import) or a name bound by
+    `... Function as NAME`. So a file matters only if some `class NAME(...)` statement has one
+    of those words among its bases (or bases this scan cannot read)."""
+    if "Function" not in text or "autograd" not in text:
+        return False
+    if "\r" in text and "\n" not in text:
+        text = text.replace("\r", "\n")  # old Mac line endings: let ^ see the lines
+    names = {"Function", *_FUNCTION_ALIAS.findall(text)}
+    index = text.find("class")
+    while index != -1:
+        line_start = text.rfind("\n", 0, index) + 1
+        if text[line_start:index].strip(" \t\f") == "":  # a class statement, at any depth
+            match = _CLASS_HEAD.match(text, index)
+            if match is not None:
+                bases = _bases(text, match.end())
+                if bases is None or any(name in bases for name in names):
+                    return True
+        index = text.find("class", index + 5)
+    return False

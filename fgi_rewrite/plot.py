@@ -19,7 +19,7 @@ import click
 import torch
 
 from .explain import FunctionReport, inventory_path
-from .verify import Binding, Configuration, _import, _probe_call, build_generated, configurations
+from .verify import Binding, Configuration, _explicit, _import, _probe_call, build_generated, configurations
 
 ORIGINAL_STYLE = dict(color="#1f77b4", linewidth=4.5, alpha=0.45, solid_capstyle="butt")
 FGI_STYLE = dict(color="#d62728", linewidth=1.6, linestyle=(0, (5, 3)))
@@ -167,12 +167,15 @@ def plot_command(target: str, output: Path, range_text: str, params: tuple[str, 
     if namespace is None:
         raise click.ClickException(f"cannot import {path}: {problem}")
     configuration = bindings_for(entry, namespace, overrides)
+    learnable = {n for n, _ in entry.plan.surrogate.extra_gradients} if entry.plan is not None else set()
+    if learnable:  # inputs that get a gradient are tensors (generalised injection)
+        configuration = _explicit(configuration).with_learnable(learnable)
     torch_dtype = getattr(torch, dtype)
     function_class = namespace[name]
     if _probe_call(function_class.apply, configuration.arguments(torch_dtype), torch_dtype) is not None and \
             any(b.source == "fallback" for _, b in configuration.bindings):
-        configuration = Configuration(tuple((n, Binding(b.value, b.source, as_tensor=True) if b.source == "fallback"
-                                             else b) for n, b in configuration.bindings))
+        configuration = Configuration(tuple((n, Binding(b.value, b.source, True, b.omitted, b.learnable)
+                                             if b.source == "fallback" else b) for n, b in configuration.bindings))
     args = configuration.arguments(torch_dtype)
     x = torch.linspace(low, high, points, dtype=torch_dtype)
     try:

@@ -144,6 +144,8 @@ def rewrite_module(
         for access in references(name):
             node = access.node
             parent = parents.get(node)
+            if _is_instance_apply_call(node, parents):
+                continue  # `Fn().apply(...)`: a call site, found below
             if isinstance(parent, cst.Attribute) and parent.value is node and parent.attr.value == "apply":
                 grandparent = parents.get(parent)
                 if isinstance(grandparent, cst.Call) and grandparent.func is parent:
@@ -916,6 +918,15 @@ def _attribute_call_sites(module: cst.Module, parents, function_of, assigned_els
 
     module.visit(_Calls())
     return sites
+
+
+def _is_instance_apply_call(name: cst.CSTNode, parents) -> bool:
+    instance = parents.get(name)
+    attribute = parents.get(instance) if instance is not None else None
+    call = parents.get(attribute) if attribute is not None else None
+    return (isinstance(instance, cst.Call) and instance.func is name and not instance.args
+            and isinstance(attribute, cst.Attribute) and attribute.value is instance
+            and attribute.attr.value == "apply" and isinstance(call, cst.Call) and call.func is attribute)
 
 
 def _instance_apply_calls(module: cst.Module) -> list[cst.Call]:

@@ -17,6 +17,7 @@ float). Every distinct fully-literal call-site binding is verified too (at most
 from __future__ import annotations
 
 import ast
+import importlib
 import json
 import math
 import os
@@ -31,6 +32,7 @@ import torch
 
 from .analysis.expressions import code
 from .analysis.module_index import build_module_index
+from .analysis.project_index import module_name_for
 from .emit import generated_function
 from .equivalence import DEFAULT_THRESHOLDS, Mismatch, compare, load_module, probe_inputs
 from .explain import FileReport, FunctionReport, inventory_paths, threshold_expression
@@ -51,15 +53,22 @@ class Binding:
     source: str  # "default", "call at 24:28", "module constant ALPHA (call at 3:5)", "fallback"
     as_tensor: bool = False  # materialise as a 0-dim tensor of the input's dtype
     omitted: bool = False  # leave the argument out of the call (forward's default applies)
+    learnable: bool = False  # a fresh 0-dim tensor that requires grad (backward gives it a gradient)
 
     def materialise(self, dtype: torch.dtype) -> object:
+        if self.learnable:
+            return torch.tensor(float(self.value), dtype=dtype, requires_grad=True)  # type: ignore[arg-type]
         if self.as_tensor:
             return torch.tensor(self.value, dtype=dtype)
         return self.value
 
+    def spelled(self) -> str:
+        if self.learnable:
+            return f"tensor({self.value!r}, requires_grad)"
+        return f"tensor({self.value!r})" if self.as_tensor else repr(self.value)
+
     def describe(self) -> str:
-        value = f"tensor({self.value!r})" if self.as_tensor else repr(self.value)
-        return f"{value} ({self.source})"
+        return f"{self.spelled()} ({self.source})"
 
 
 @dataclass(frozen=True)
@@ -75,14 +84,20 @@ class Configuration:
         return tuple(args)
 
     def key(self) -> tuple:
-        return tuple((n, b.value, b.as_tensor) for n, b in self.bindings)
+        return tuple((n, b.value, b.as_tensor, b.learnable) for n, b in self.bindings)
 
     def describe(self) -> str:
         return ", ".join(f"{n}={b.describe()}" for n, b in self.bindings) or "-"
 
     def short(self) -> str:
-        return ", ".join(f"{n}={'tensor(%r)' % b.value if b.as_tensor else repr(b.value)}"
-                         for n, b in self.bindings) or "-"
+        return ", ".join(f"{n}={b.spelled()}" for n, b in self.bindings) or "-"
+
+    def with_learnable(self, names: set[str]) -> "Configuration":
+        if not names:
+            return self
+        return Configuration(tuple(
+            (n, Binding(b.value, b.source, as_tensor=b.as_tensor or n in names, learnable=n in names))
+            for n, b in self.bindings))
 
 
 def _literal(text: Optional[str], namespace: dict) -> Optional[tuple[object, str]]:
@@ -183,9 +198,15 @@ def build_generated(plan: Plan, namespace: dict) -> Callable:
     return namespace[name]
 
 
-def _call(function: Callable, args: tuple) -> Callable:
+def _call(function: Callable, configuration: Configuration, dtype: torch.dtype, parameters: bool = True) -> Callable:
+    """`x -> function(x, *parameters)`. Parameters that get gradients are fresh leaf tensors on
+    every call and, with `parameters`, returned after the output so their gradients are compared."""
+
     def bound(x):
-        return function(x, *args)
+        args = configuration.arguments(dtype)
+        out = function(x, *args)
+        learnable = [a for a, (_, b) in zip(args, configuration.bindings) if b.learnable]
+        return (out, *learnable) if learnable and parameters else out
 
     return bound
 
@@ -255,22 +276,29 @@ def measure(original: Callable, rewritten: Callable, inputs, seed: int = 0) -> t
             torch.manual_seed(seed)
             leaf = x.detach().clone().requires_grad_(True)
             try:
-                out = function(leaf)
+                returned = function(leaf)
+                out, parameters = (returned[0], returned[1:]) if isinstance(returned, tuple) else (returned, ())
                 if not isinstance(out, torch.Tensor):
                     raise TypeError("not a tensor")
                 torch.manual_seed(seed + 1)
                 upstream = torch.randn(out.shape, dtype=out.dtype) if out.is_floating_point() else None
                 if upstream is not None and out.requires_grad:
                     (out * upstream).sum().backward()
-                results.append((out.detach(), leaf.grad))
+                results.append((out.detach(), leaf.grad, [p.grad for p in parameters]))
             except Exception:
                 results.append(None)
         if results[0] is None or results[1] is None:
             if (results[0] is None) != (results[1] is None):
                 forward_error = gradient_error = math.inf
             continue
-        (a, grad_a), (b, grad_b) = results
+        (a, grad_a, params_a), (b, grad_b, params_b) = results
         forward_error = max(forward_error, _difference(a, b))
+        if bool(torch.isfinite(x).all()):  # parameter gradients sum over all elements
+            for pa, pb in zip(params_a, params_b):
+                if (pa is None) != (pb is None):
+                    gradient_error = math.inf
+                elif pa is not None and pb is not None:
+                    gradient_error = max(gradient_error, _difference(pa, pb))
         if (grad_a is None) != (grad_b is None):
             gradient_error = math.inf
         elif grad_a is not None and grad_b is not None:
@@ -329,7 +357,8 @@ class Outcome:
             data["message"] = self.message
         data["checks"] = [
             {
-                "parameters": {n: {"value": b.value, "tensor": b.as_tensor, "source": b.source}
+                "parameters": {n: {"value": b.value, "tensor": b.as_tensor, "requires_grad": b.learnable,
+                                   "source": b.source}
                                for n, b in c.configuration.bindings},
                 "max_forward_error": _json_number(c.forward_error),
                 "max_gradient_error": _json_number(c.gradient_error),
@@ -371,13 +400,17 @@ def verify_function(entry: FunctionReport, report: FileReport, namespace: dict, 
         outcome.status = "error"
         outcome.message = f"cannot set up: {type(error).__name__}: {error}"
         return outcome
+    learnable = {name for name, _ in plan.surrogate.extra_gradients}
     for configuration in configurations(entry, namespace):
+        # Inputs that backward gives a gradient are tensors: pass them as leaves that require
+        # grad, and compare their gradients too.
+        configuration = _explicit(configuration).with_learnable(learnable) if learnable else configuration
         check = Check(configuration)
         # A fallback float that forward rejects (e.g. save_for_backward) becomes a 0-dim tensor.
         if _probe_call(original_apply, configuration.arguments(torch.float32), torch.float32) is not None and \
                 any(b.source == "fallback" for _, b in configuration.bindings):
             configuration = Configuration(tuple(
-                (n, Binding(b.value, b.source, as_tensor=True) if b.source == "fallback" else b)
+                (n, Binding(b.value, b.source, True, b.omitted, b.learnable) if b.source == "fallback" else b)
                 for n, b in configuration.bindings))
             check.configuration = configuration
         problems = [_probe_call(original_apply, configuration.arguments(d), d) for d in DTYPES]
@@ -389,15 +422,16 @@ def verify_function(entry: FunctionReport, report: FileReport, namespace: dict, 
         thresholds_used: list[float] = []
         for dtype in DTYPES:
             args = configuration.arguments(dtype)
-            original = _call(original_apply, args)
-            rewritten = _call(generated, args)
+            original = _call(original_apply, configuration, dtype)
+            rewritten = _call(generated, configuration, dtype)
             raised = _probe_call(original_apply, args, dtype)
             if raised is not None:
                 check.notes.append(f"Fn.apply raises for {str(dtype).replace('torch.', '')} inputs ({raised}); "
                                    "the FGI form must raise the same exception type there")
             thresholds = list(DEFAULT_THRESHOLDS)
             thresholds += plan_thresholds(plan, report.source, namespace, configuration, dtype)
-            thresholds += transitions(original, dtype, hints=thresholds)
+            thresholds += transitions(_call(original_apply, configuration, dtype, parameters=False), dtype,
+                                      hints=thresholds)
             thresholds = sorted(set(thresholds))
             thresholds_used.extend(t for t in thresholds if t not in thresholds_used)
             inputs = probe_inputs(dtype, thresholds)
@@ -415,6 +449,11 @@ def verify_function(entry: FunctionReport, report: FileReport, namespace: dict, 
     verdicts = {c.verdict for c in outcome.checks}
     outcome.status = "mismatch" if "mismatch" in verdicts else "error" if "error" in verdicts else "ok"
     return outcome
+
+
+def _explicit(configuration: Configuration) -> Configuration:
+    return Configuration(tuple((n, Binding(b.value, b.source, b.as_tensor, omitted=False, learnable=b.learnable))
+                               for n, b in configuration.bindings))
 
 
 def _threshold_batch(thresholds: Sequence[float], dtype: torch.dtype) -> list[tuple[str, torch.Tensor]]:
@@ -451,11 +490,24 @@ def verify_report(report: FileReport, seed: int = 0) -> list[Outcome]:
 
 
 def _import(path: Path) -> tuple[Optional[dict], str]:
-    """Import the user's file (running its top level), with its folder importable."""
-    folder = str(path.resolve().parent)
+    """Import the user's file (running its top-level code).
+
+    A file inside a package (folders with __init__.py) is imported under its package name with
+    the package's root on sys.path, so its relative imports work; any other file is loaded on
+    its own with its folder on sys.path."""
+    path = path.resolve()
+    name, is_package = module_name_for(path)
+    depth = name.count(".") + (1 if is_package else 0)
+    folder = str(path.parents[depth]) if "." in name or is_package else str(path.parent)
     sys.path.insert(0, folder)
     try:
-        module = load_module(path.resolve())
+        if "." in name or is_package:
+            _forget_other_package(name.partition(".")[0], Path(folder))
+            module = importlib.import_module(name)
+            if Path(getattr(module, "__file__", "") or "").resolve() != path:
+                raise ImportError(f"`{name}` resolves to {getattr(module, '__file__', None)}, not {path}")
+        else:
+            module = load_module(path)
     except BaseException as error:  # noqa: BLE001 - SystemExit from user code is a failure too
         if isinstance(error, KeyboardInterrupt):
             raise
@@ -466,6 +518,18 @@ def _import(path: Path) -> tuple[Optional[dict], str]:
         except ValueError:
             pass
     return module.__dict__, ""
+
+
+def _forget_other_package(top: str, root: Path) -> None:
+    """Two trees may hold packages of the same name (e.g. before/after copies): drop a cached
+    one that lives elsewhere so the import below finds the package under `root`."""
+    cached = sys.modules.get(top)
+    location = getattr(cached, "__file__", None) if cached is not None else None
+    if cached is None or (location is not None and Path(location).resolve().is_relative_to(root.resolve())):
+        return
+    for key in [k for k in sys.modules if k == top or k.startswith(top + ".")]:
+        del sys.modules[key]
+    importlib.invalidate_caches()
 
 
 def verify_paths(paths: Sequence[Path], seed: int = 0) -> list[Outcome]:

@@ -1,0 +1,1 @@
+"""Grammar-based fuzzing of the rewriter (used by tests/test_fuzz.py)."""
