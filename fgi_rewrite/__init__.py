@@ -6,6 +6,13 @@ The rewriter (`rewrite_source`, the `fgi-rewrite` CLI) needs no torch. The runti
 
 __version__ = "0.1.0"
 
-from .api import rewrite_source  # noqa: E402
-
 __all__ = ["rewrite_source", "__version__"]
+
+
+def __getattr__(name: str):
+    # Lazy: a pre-commit run that finds nothing to do should not pay for importing libcst/black.
+    if name == "rewrite_source":
+        from .api import rewrite_source
+
+        return rewrite_source
+    raise AttributeError(f"module 'fgi_rewrite' has no attribute {name!r}")

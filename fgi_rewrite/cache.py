@@ -20,7 +20,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Optional
 
 from . import __version__
 from .plan import FileResult, Position, Refusal

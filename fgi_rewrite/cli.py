@@ -166,7 +166,7 @@ def process_file(task: Task, job: Job) -> Outcome:
         else:
             result = rewrite_source(source.text, name, referenced_elsewhere=elsewhere, **job.options)
     except Exception as error:  # a bug in the rewriter must not stop the run
-        return Outcome(_failure(name, "FGI902", f"fgi-rewrite failed on this file "
+        return Outcome(_failure(name, "FGI904", f"fgi-rewrite failed on this file "
                                                 f"({type(error).__name__}: {error}); please report it"))
     new_data = None
     if result.changed:

@@ -67,6 +67,8 @@ CODES: dict[str, Code] = {
         Code("FGI901", "file could not be decoded", "save it as UTF-8 or declare its encoding"),
         Code("FGI902", "file could not be parsed", "fix the syntax error"),
         Code("FGI903", "file could not be read or written", "check permissions"),
+        Code("FGI904", "fgi-rewrite failed on this file (internal error)",
+             "the file was left unchanged; please report it with the file attached"),
     ]
 }
 

@@ -153,12 +153,10 @@ def may_matter(text: str) -> bool:
     of those words among its bases (or bases this scan cannot read)."""
     if "Function" not in text or "autograd" not in text:
         return False
-    if "\r" in text and "\n" not in text:
-        text = text.replace("\r", "\n")  # old Mac line endings: let ^ see the lines
     names = {"Function", *_FUNCTION_ALIAS.findall(text)}
     index = text.find("class")
     while index != -1:
-        line_start = text.rfind("\n", 0, index) + 1
+        line_start = max(text.rfind("\n", 0, index), text.rfind("\r", 0, index)) + 1  # \r: old Mac files
         if text[line_start:index].strip(" \t\f") == "":  # a class statement, at any depth
             match = _CLASS_HEAD.match(text, index)
             if match is not None:

@@ -76,12 +76,20 @@ def rewrite_module(
     is_package: bool = False,
     attribute_assigned_elsewhere: Optional[ReferencedElsewhere] = None,
 ) -> ModuleRewrite:
-    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-    positions = wrapper.resolve(PositionProvider)
-    parents = wrapper.resolve(ParentNodeProvider)
-    scopes = wrapper.resolve(ScopeProvider)
     index = build_module_index(module)
     result = ModuleRewrite(module)
+    local_functions = find_function_classes(module, index)
+    nested_functions = find_nested_function_classes(module, index)
+    if not local_functions and not nested_functions and project is None:
+        return result  # metadata is most of the cost: only resolve it when there is work
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+    positions = wrapper.resolve(PositionProvider)
+    if not local_functions and project is None:
+        for nested in nested_functions:
+            result.refusals.append(_nested_refusal(nested, path, positions))
+        return result
+    parents = wrapper.resolve(ParentNodeProvider)
+    scopes = wrapper.resolve(ScopeProvider)
 
     def position(node: cst.CSTNode) -> Position:
         start = positions[node].start
@@ -94,11 +102,9 @@ def rewrite_module(
     global_scope = scopes[module]
     assert global_scope is not None
     plans: dict[str, Plan] = {}
-    for nested in find_nested_function_classes(module, index):
-        result.refusals.append(Refusal(
-            "FGI114", f"{nested.name} is defined inside a class or function; its calls are left alone",
-            position(nested.node), nested.name))
-    for function in find_function_classes(module, index):
+    for nested in nested_functions:
+        result.refusals.append(_nested_refusal(nested, path, positions))
+    for function in local_functions:
         if _has_skip_pragma(function.node):
             result.notes.append(f"{position(function.node)}: skipped {function.name} (# {SKIP_PRAGMA})")
             continue
@@ -340,6 +346,12 @@ def rewrite_module(
     for name in sorted(removable):
         result.notes.append(f"{path}: removed {name}: no references left")
     return result
+
+
+def _nested_refusal(nested, path: str, positions) -> Refusal:
+    start = positions[nested.node].start
+    return Refusal("FGI114", f"{nested.name} is defined inside a class or function; its calls are left alone",
+                   Position(path, start.line, start.column + 1), nested.name)
 
 
 # ----------------------------------------------------------------------------- call sites

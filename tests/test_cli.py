@@ -13,6 +13,12 @@ SPIKE = (ROOT / "fixtures" / "float_gt_gaussian_alias" / "input.py").read_text()
 SPIKE_EXPECTED = (ROOT / "fixtures" / "float_gt_gaussian_alias" / "expected.py").read_text()
 
 
+@pytest.fixture(autouse=True)
+def _cache_in_tmp(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs keep their cache out of the home directory."""
+    monkeypatch.setenv("FGI_REWRITE_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+
+
 def run_cli(*args: str, cwd: Path, stdin: bytes | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "fgi_rewrite", *args], cwd=cwd, input=stdin, capture_output=True,

@@ -124,8 +124,9 @@ class _NameSubstituter(cst.CSTTransformer):
         return new
 
 
-def substitute(node: cst.BaseExpression, mapping: dict[str, cst.BaseExpression]) -> cst.BaseExpression:
-    return node.visit(_NameSubstituter(mapping.get))
+def substitute(node: cst.CSTNodeT, mapping: dict[str, cst.BaseExpression]) -> cst.CSTNodeT:
+    """Replace loads of the mapped names (any node: an expression or a function body)."""
+    return node.visit(_NameSubstituter(mapping.get))  # type: ignore[return-value]
 
 
 def loaded_names(node: cst.CSTNode) -> set[str]:

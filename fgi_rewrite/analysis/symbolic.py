@@ -24,6 +24,7 @@ from .expressions import (
     method,
     parenthesize,
     strip_parens,
+    substitute,
 )
 from .module_index import ModuleIndex
 from .vocabulary import (
@@ -754,31 +755,8 @@ def _with_placeholders(helper: cst.FunctionDef, index: ModuleIndex, registry: di
         view.imports[stand_in] = target
         view.assigned[stand_in] = 1
         mapping[name] = cst.Name(stand_in)
-    body = helper.body.visit(_BodyRenamer(mapping))
+    body = substitute(helper.body, mapping)  # locals are not in the mapping
     return helper.with_changes(body=body), view
-
-
-class _BodyRenamer(cst.CSTTransformer):
-    def __init__(self, mapping: dict[str, cst.BaseExpression]):
-        self.mapping = mapping
-
-    def visit_Attribute(self, node: cst.Attribute) -> bool:
-        return False
-
-    def leave_Attribute(self, original: cst.Attribute, updated: cst.Attribute) -> cst.BaseExpression:
-        return updated.with_changes(value=updated.value.visit(self))
-
-    def visit_Arg(self, node: cst.Arg) -> bool:
-        return False
-
-    def leave_Arg(self, original: cst.Arg, updated: cst.Arg) -> cst.Arg:
-        return updated.with_changes(value=updated.value.visit(self))
-
-    def visit_AssignTarget(self, node: cst.AssignTarget) -> bool:
-        return False
-
-    def leave_Name(self, original: cst.Name, updated: cst.Name) -> cst.BaseExpression:
-        return self.mapping.get(updated.value, updated)
 
 
 def _drop_same_mask_indexing(node: cst.BaseExpression, mask_code: str) -> tuple[cst.BaseExpression, bool]:
