@@ -35,6 +35,8 @@ from .config import Config, ConfigError, Selection, compile_regex, load_config, 
 from .discovery import DEFAULT_INCLUDE, Finder
 from .files import DecodeError, decode, may_matter, write_atomically
 from .plan import FileResult, Position, Refusal
+from .analysis.project_index import ProjectIndex, module_name_for, summarise_module
+from .api import build_project
 from .project import references_for
 from .report import Summary, github_lines, text_lines, write_json
 
@@ -104,6 +106,12 @@ class Job:
     options: dict  # rewrite_source keyword arguments: form, finite_only, remove_unused, black_mode
     root: str
     syntax_check: bool = True
+    # The whole-project index (Functions, helpers and re-exports of every module below root);
+    # None when no module of the project defines a Function.
+    project: Optional[ProjectIndex] = None
+    # Files as the rewrite left them: removals are re-decided against these (a second run
+    # would see them), so a run is idempotent.
+    overrides: Optional[dict] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,11 +166,22 @@ def process_file(task: Task, job: Job) -> Outcome:
         def elsewhere(symbol: str) -> bool:
             nonlocal consulted
             consulted = True
-            return references_for(Path(job.root)).referenced_outside(target)(symbol)
+            return references_for(Path(job.root)).referenced_outside(target, job.overrides)(symbol)
 
+    project = job.project
+    module_name, is_package = module_name_for(target) if project is not None else ("", False)
+    uses_project = project is not None and project.reaches(module_name) and (
+        may_matter(source.text) or project.mentioned_in(source.text))
     try:
-        if not may_matter(source.text):
+        if not may_matter(source.text) and not uses_project:
             result = syntax_only(source.text, name) if job.syntax_check else FileResult(name, "", "")
+        elif uses_project:
+            consulted = True  # the result depends on other files
+            result = rewrite_source(
+                source.text, name, referenced_elsewhere=elsewhere, project=project, module_name=module_name,
+                is_package=is_package,
+                attribute_assigned_elsewhere=references_for(Path(job.root)).attribute_assigned_outside(target),
+                **job.options)
         else:
             result = rewrite_source(source.text, name, referenced_elsewhere=elsewhere, **job.options)
     except Exception as error:  # a bug in the rewriter must not stop the run
@@ -404,15 +423,18 @@ def rewrite_command(paths, check, show_diff, color, form, finite_only, keep_unus
             click.echo("No Python files to process. Nothing to do.", err=True)
         _finish(summary, mode, report_format, quiet, verbose, check)
 
-    cache_options = dict(options, syntax_check=syntax_check)
+    project = _project_index(config.root, [Path(c.target) for c in found.files])
+    cache_options = dict(options, syntax_check=syntax_check,
+                         project=project.cache_key if project is not None else None)
     cache = Cache.load(cache_options) if use_cache else Cache.disabled()
     tasks = [Task(_relative(c.path), str(c.target), cache.expected(c.target)) for c in found.files]
-    job = Job(options, str(config.root), syntax_check)
+    job = Job(options, str(config.root), syntax_check, project)
     jobs = jobs or config.get("jobs") or os.cpu_count() or 1
     progress = Progress(len(tasks), not quiet and len(tasks) >= PROGRESS_MIN_FILES and sys.stderr.isatty())
     try:
         try:
             outcomes = run_tasks(tasks, job, jobs, progress)
+            outcomes = _redecide_removals(tasks, outcomes, job)
         finally:
             progress.finish()
         for task, outcome in zip(tasks, outcomes):
@@ -439,6 +461,80 @@ def rewrite_command(paths, check, show_diff, color, form, finite_only, keep_unus
         sys.exit(EXIT_INTERRUPTED)
     cache.save()
     _finish(summary, mode, report_format, quiet, verbose, check)
+
+
+_PROJECT_RELEVANT = re.compile(r"\bFunction\b|\.apply\b|import\s+\*")
+
+
+def _project_index(root: Path, targets: list[Path]) -> Optional[ProjectIndex]:
+    """First pass: every module below the root that defines or re-exports something that matters
+    (Functions, `.apply` aliases, package __init__ files, star imports), and the given files."""
+    texts = references_for(root).texts()
+    relevant = {path: text for path, text in texts.items()
+                if path.name == "__init__.py" or _PROJECT_RELEVANT.search(text)}
+    # Helpers live in modules those import (`from .helpers import *`): follow imports a few steps.
+    by_module = {module_name_for(path)[0]: path for path in texts}
+    frontier = dict(relevant)
+    for _ in range(3):
+        imported: dict[Path, str] = {}
+        for path, text in frontier.items():
+            name, is_package = module_name_for(path)
+            summary = summarise_module(text, path, name, is_package)
+            if summary is None:
+                continue
+            for target in [*summary.imports.values(), *summary.star_imports]:
+                for candidate in (target, target.rpartition(".")[0]):
+                    found = by_module.get(candidate)
+                    if found is not None and found not in relevant:
+                        imported[found] = texts[found]
+        if not imported:
+            break
+        relevant.update(imported)
+        frontier = imported
+    project = build_project(relevant)
+    if not project.functions:
+        return None
+    # What other files' rewrites depend on; the given files' own imports only matter to them.
+    project.cache_key = project.fingerprint()
+    for target in targets:
+        path = target.resolve()
+        if path not in relevant and path in texts:
+            name, is_package = module_name_for(path)
+            summary = summarise_module(texts[path], path, name, is_package)
+            if summary is not None:
+                project.modules.setdefault(name, summary)
+    return project
+
+
+def _redecide_removals(tasks: list[Task], outcomes: list[Outcome], job: Job) -> list[Outcome]:
+    """Third pass: a Function (or alias) kept because another file called it may be unused once
+    that file is rewritten too. Redo the defining modules against the rewritten texts, so that a
+    second run finds nothing left to do."""
+    project = job.project
+    if project is None or not job.options.get("remove_unused", True):
+        return outcomes
+    after: dict[Path, str] = {}
+    for task, outcome in zip(tasks, outcomes):
+        if outcome.result.changed and outcome.result.error is None:
+            after[Path(task.target).resolve()] = outcome.result.new_source
+    if not after:
+        return outcomes
+    references = references_for(Path(job.root))
+    homes: dict[str, list[str]] = {}
+    for qualified in [*project.functions, *project.aliases]:
+        module, _, name = qualified.rpartition(".")
+        homes.setdefault(module, []).append(name)
+    redone = list(outcomes)
+    for position, task in enumerate(tasks):
+        target = Path(task.target)
+        defined = homes.get(module_name_for(target)[0])
+        if not defined:
+            continue
+        before, later = references.referenced_outside(target), references.referenced_outside(target, after)
+        if any(before(name) != later(name) for name in defined):
+            redone[position] = process_file(dataclasses.replace(task, expected=None),
+                                            dataclasses.replace(job, overrides=after))
+    return redone
 
 
 def _write(task: Task, outcome: Outcome, result: FileResult) -> FileResult:

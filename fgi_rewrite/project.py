@@ -70,16 +70,33 @@ class ProjectReferences:
             self._texts = texts
         return self._texts
 
-    def referenced_outside(self, path: Path) -> Callable[[str], bool]:
+    def texts(self, overrides: Optional[dict[Path, str]] = None) -> dict[Path, str]:
+        """Every Python file below the root (resolved path -> text), with `overrides` applied."""
+        return {**self._files(), **(overrides or {})}
+
+    def referenced_outside(self, path: Path, overrides: Optional[dict[Path, str]] = None
+                           ) -> Callable[[str], bool]:
         """`referenced(name)`: does any other Python file below the root mention `name`?
-        The texts are read once, on the first question (a snapshot)."""
+        The texts are read once, on the first question (a snapshot); `overrides` replaces some
+        of them (the files as a rewrite left them)."""
         own = path.resolve()
 
         def referenced(name: str) -> bool:
             pattern = re.compile(rf"\b{re.escape(name)}\b")
-            return any(pattern.search(text) for other, text in self._files().items() if other != own)
+            return any(pattern.search(text) for other, text in self.texts(overrides).items() if other != own)
 
         return referenced
+
+    def attribute_assigned_outside(self, path: Path) -> Callable[[str], bool]:
+        """`assigned(name)`: does another file bind an attribute `name` (`x.name = ...`, or
+        `name = ...` indented, as in a class body)? Then `self.name(...)` is not rewritten."""
+        own = path.resolve()
+
+        def assigned(name: str) -> bool:
+            pattern = re.compile(rf"(\.\s*{re.escape(name)}|^[ \t]+{re.escape(name)})\s*(:[^=\n]*)?=(?!=)", re.M)
+            return any(pattern.search(text) for other, text in self._files().items() if other != own)
+
+        return assigned
 
 
 _BY_ROOT: dict[Path, ProjectReferences] = {}

@@ -12,6 +12,7 @@ original order, and only where the original evaluated it:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence, Union
 
@@ -111,8 +112,10 @@ def rewrite_module(
         qualified = f"{module_name}.{function.name}"
         if project is not None and qualified in project.functions:
             analysis = project.functions[qualified].plan  # analysed with helpers of other modules
+            analysis = dataclasses.replace(analysis, position=dataclasses.replace(analysis.position, path=path))
         elif project is not None and qualified in project.refusals:
             analysis = project.refusals[qualified]
+            analysis = dataclasses.replace(analysis, position=dataclasses.replace(analysis.position, path=path))
         else:
             analysis = analyse_function(function, index, path, position_of)
         if isinstance(analysis, Refusal):

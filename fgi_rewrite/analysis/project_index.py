@@ -130,6 +130,7 @@ class ProjectIndex:
     aliases: dict[str, str] = field(default_factory=dict)  # qualified alias -> qualified Function
     refusals: dict[str, "Refusal"] = field(default_factory=dict)  # qualified Function -> why not
     _mention: Optional[object] = field(default=None, repr=False, compare=False)
+    cache_key: Optional[str] = None  # set by the CLI: the fingerprint of what other files depend on
 
     def resolve(self, qualified: str) -> str:
         """Follow re-exports (`from .spike import Fn` in a package __init__, star imports) to
