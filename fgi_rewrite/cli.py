@@ -298,6 +298,10 @@ def _pick(cli_value: Any, config: Config, key: str, default: Any) -> Any:
               help="inline (default): FGI expressions at each call; function: one generated function per Function.")
 @click.option("--finite-only/--no-finite-only", default=None,
               help="Emit the shorter form without nan_to_num: not exact where the spike input is ±inf or NaN.")
+@click.option("--inline-constants/--keep-constant-names", default=None,
+              help="Write the values of literal module constants the surrogate reads (SIGMA = 0.5) into the "
+                   "FGI code, so that it scripts with TorchScript; off (default) keeps the names, exact even "
+                   "if other code reassigns the constant.")
 @click.option("--keep-unused/--remove-unused", default=None,
               help="Keep Functions and aliases that the rewrite leaves unused (default: remove them "
                    "unless another file of the project mentions them).")
@@ -335,7 +339,7 @@ def _pick(cli_value: Any, config: Config, key: str, default: Any) -> Any:
 @click.option("-v", "--verbose", is_flag=True,
               help="Also report skipped items (pragmas, exclusions, cache hits) and removals.")
 @click.version_option(__version__, prog_name="fgi-rewrite")
-def rewrite_command(paths, check, show_diff, color, form, finite_only, keep_unused, select, ignore, extend_select,
+def rewrite_command(paths, check, show_diff, color, form, finite_only, inline_constants, keep_unused, select, ignore, extend_select,
                     extend_ignore, include, exclude, extend_exclude, force_exclude, config_path, jobs, use_cache,
                     syntax_check, output_format, report_format, quiet, verbose):
     """Rewrite surrogate-gradient autograd Functions in PATHS into forward gradient injection."""
@@ -359,6 +363,7 @@ def rewrite_command(paths, check, show_diff, color, form, finite_only, keep_unus
     options = dict(
         form=_pick(form, config, "form", "inline"),
         finite_only=_pick(finite_only, config, "finite_only", False),
+        inline_constants=_pick(inline_constants, config, "inline_constants", False),
         remove_unused=not _pick(keep_unused, config, "keep_unused", False),
         black_mode=config.black_mode,
     )

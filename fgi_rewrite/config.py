@@ -59,6 +59,7 @@ KEYS: dict[str, str] = {
     "force_exclude": "true, false or a regular expression",
     "form": _STR,
     "finite_only": _BOOL,
+    "inline_constants": _BOOL,
     "keep_unused": _BOOL,
     "select": _CODES,
     "ignore": _CODES,

@@ -134,3 +134,18 @@ def test_fgi_group_rewrite_is_the_same_command(tree: Path) -> None:
         cwd=tree, capture_output=True,
     )
     assert result.returncode == 1
+
+
+def test_inline_constants_flag_and_config(tmp_path: Path) -> None:
+    target = tmp_path / "m.py"
+    target.write_text(SPIKE)
+    def added(diff: str) -> str:
+        return "".join(line for line in diff.splitlines(keepends=True) if line.startswith("+"))
+
+    keep = run_cli("--no-cache", "--diff", "m.py", cwd=tmp_path).stdout.decode()
+    assert "SIGMA**2" in added(keep)
+    inline = run_cli("--no-cache", "--diff", "--inline-constants", "m.py", cwd=tmp_path).stdout.decode()
+    assert "SIGMA**2" not in added(inline) and "0.5**2" in added(inline)
+    (tmp_path / "pyproject.toml").write_text("[tool.fgi-rewrite]\ninline-constants = true\n")
+    configured = run_cli("--no-cache", "--diff", "m.py", cwd=tmp_path).stdout.decode()
+    assert configured == inline
