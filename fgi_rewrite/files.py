@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import os
 import re
+import signal
 import stat
 import tempfile
 import tokenize
@@ -77,6 +79,25 @@ def write_atomically(path: Path, data: bytes) -> None:
     half, and a run killed at any point leaves the old or the new file (at worst a stray
     `.NAME.*.fgi-tmp` beside it). Mode and, where we may, owner are kept."""
     info = check_writable(path)
+    # Ctrl-C is held back while one file is replaced (it arrives right after), so an interrupt
+    # can never strike between creating the temporary file and cleaning it up.
+    with _sigint_deferred():
+        _replace(path, data, info)
+
+
+@contextlib.contextmanager
+def _sigint_deferred():
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _replace(path: Path, data: bytes, info: os.stat_result) -> None:
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
