@@ -12,6 +12,7 @@ import black
 import libcst as cst
 
 from .files import may_matter
+from .project import attribute_assigned_outside, mentioned_outside
 from .formatting import format_file, is_black_clean
 from libcst.metadata import MetadataWrapper, PositionProvider
 
@@ -207,7 +208,7 @@ def _module_aliases(module: cst.Module, functions: set[str]) -> dict[str, str]:
 
 def rewrite_tree(
     sources: dict[Path, str],
-    outside: Optional[Callable[[Path], dict[Path, str]]] = None,
+    context: Optional[dict[Path, str]] = None,
     **options,
 ) -> dict[Path, FileResult]:
     """Rewrite a set of files as one project.
@@ -215,17 +216,17 @@ def rewrite_tree(
     Pass 1 indexes every file; pass 2 rewrites each file knowing every Function in the set;
     pass 3 re-decides, for modules that define Functions, what became unused, looking at the
     other files as they are AFTER the rewrite (so a second run changes nothing).
-    `outside(root)` may supply other files of the project that are not being rewritten."""
+    `context` holds other files of the project: searched for references, not rewritten."""
     project = build_project(sources)
     names = {path: module_name_for(path) for path in sources}
-    others = outside(Path(".")) if outside is not None else {}
+    others = context or {}
 
     def run(path: Path, texts: dict[Path, str]) -> FileResult:
         name, is_package = names[path]
         if not project.reaches(name):
             return rewrite_source(sources[path], str(path), **options)  # cannot involve the project
-        return rewrite_source(sources[path], str(path), referenced_elsewhere=_text_search(path, texts),
-                              attribute_assigned_elsewhere=_attribute_search(path, texts), project=project,
+        return rewrite_source(sources[path], str(path), referenced_elsewhere=mentioned_outside(path, texts),
+                              attribute_assigned_elsewhere=attribute_assigned_outside(path, texts), project=project,
                               module_name=name, is_package=is_package, **options)
 
     first = {path: run(path, {**others, **sources}) for path in sources}
@@ -237,25 +238,7 @@ def rewrite_tree(
                    if q.rpartition(".")[0] == name]
         if not defined:
             continue
-        before_search, after_search = _text_search(path, {**others, **sources}), _text_search(path, after)
+        before_search, after_search = mentioned_outside(path, {**others, **sources}), mentioned_outside(path, after)
         if any(before_search(d) != after_search(d) for d in defined):
             results[path] = run(path, after)
     return results
-
-
-def _attribute_search(own: Path, texts: dict[Path, str]) -> Callable[[str], bool]:
-    """Does another file assign the attribute (`x.name = ...`, or `name = ...` in a class body)?"""
-
-    def assigned(name: str) -> bool:
-        pattern = re.compile(rf"(\.\s*{re.escape(name)}|^[ \t]+{re.escape(name)})\s*(:[^=\n]*)?=(?!=)", re.M)
-        return any(pattern.search(text) for other, text in texts.items() if other != own)
-
-    return assigned
-
-
-def _text_search(own: Path, texts: dict[Path, str]) -> Callable[[str], bool]:
-    def referenced(name: str) -> bool:
-        pattern = re.compile(rf"\b{re.escape(name)}\b")
-        return any(pattern.search(text) for other, text in texts.items() if other != own)
-
-    return referenced

@@ -41,6 +41,27 @@ def find_project_root(paths: Iterable[Path]) -> Path:
     return common
 
 
+def mentioned_outside(own: Path, texts: dict[Path, str]) -> Callable[[str], bool]:
+    """`mentioned(name)`: does a file other than `own` contain the identifier `name`?"""
+
+    def mentioned(name: str) -> bool:
+        pattern = re.compile(rf"\b{re.escape(name)}\b")
+        return any(pattern.search(text) for other, text in texts.items() if other != own)
+
+    return mentioned
+
+
+def attribute_assigned_outside(own: Path, texts: dict[Path, str]) -> Callable[[str], bool]:
+    """`assigned(name)`: does a file other than `own` bind an attribute `name` (`x.name = ...`, or
+    `name = ...` indented, as in a class body)?"""
+
+    def assigned(name: str) -> bool:
+        pattern = re.compile(rf"(\.\s*{re.escape(name)}|^[ \t]+{re.escape(name)})\s*(:[^=\n]*)?=(?!=)", re.M)
+        return any(pattern.search(text) for other, text in texts.items() if other != own)
+
+    return assigned
+
+
 class ProjectReferences:
     def __init__(self, root: Path):
         self.root = root.resolve()
@@ -79,24 +100,12 @@ class ProjectReferences:
         """`referenced(name)`: does any other Python file below the root mention `name`?
         The texts are read once, on the first question (a snapshot); `overrides` replaces some
         of them (the files as a rewrite left them)."""
-        own = path.resolve()
-
-        def referenced(name: str) -> bool:
-            pattern = re.compile(rf"\b{re.escape(name)}\b")
-            return any(pattern.search(text) for other, text in self.texts(overrides).items() if other != own)
-
-        return referenced
+        return mentioned_outside(path.resolve(), self.texts(overrides))
 
     def attribute_assigned_outside(self, path: Path) -> Callable[[str], bool]:
         """`assigned(name)`: does another file bind an attribute `name` (`x.name = ...`, or
         `name = ...` indented, as in a class body)? Then `self.name(...)` is not rewritten."""
-        own = path.resolve()
-
-        def assigned(name: str) -> bool:
-            pattern = re.compile(rf"(\.\s*{re.escape(name)}|^[ \t]+{re.escape(name)})\s*(:[^=\n]*)?=(?!=)", re.M)
-            return any(pattern.search(text) for other, text in self._files().items() if other != own)
-
-        return assigned
+        return attribute_assigned_outside(path.resolve(), self._files())
 
 
 _BY_ROOT: dict[Path, ProjectReferences] = {}

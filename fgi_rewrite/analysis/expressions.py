@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Optional
+from typing import Callable, Optional
 
 import libcst as cst
 
@@ -151,24 +151,6 @@ def count_loads(node: cst.CSTNode, name: str) -> int:
 
     node.visit(_NameSubstituter(record))
     return hits
-
-
-def any_node(node: cst.CSTNode, predicate: Callable[[cst.CSTNode], bool]) -> bool:
-    hit = False
-
-    class _Finder(cst.CSTVisitor):
-        def on_visit(self, n: cst.CSTNode) -> bool:
-            nonlocal hit
-            if predicate(n):
-                hit = True
-            return not hit
-
-    node.visit(_Finder())
-    return hit
-
-
-def join_names(names: Iterable[str]) -> str:
-    return ", ".join(f"`{n}`" for n in sorted(names))
 
 
 # Python operator precedence, low to high (the language reference, section 6.17).
