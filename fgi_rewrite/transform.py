@@ -13,6 +13,7 @@ original order, and only where the original evaluated it:
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence, Union
 
@@ -344,7 +345,8 @@ def rewrite_module(
     transformer = _Applier(replacements, hoisted, removable, alias_statements, generated, touched_lines, module,
                           options.black_mode or black.Mode(), new_imports)
     new_module = module.visit(transformer)
-    new_module = _prune_imports(module, new_module, scopes)
+    # In a package's __init__, an import may be a re-export that other files rely on.
+    new_module = _prune_imports(module, new_module, scopes, referenced_elsewhere if is_package else None)
     result.module = new_module
     for name in sorted(removable):
         result.notes.append(f"{path}: removed {name}: no references left")
@@ -700,23 +702,29 @@ def _wrap_if_needed(node: cst.BaseExpression) -> cst.BaseExpression:
     return node
 
 
-def _prune_imports(old: cst.Module, new: cst.Module, old_scopes) -> cst.Module:
-    """Drop import names that were used before the rewrite and are unused after it."""
-    new_wrapper = MetadataWrapper(new, unsafe_skip_copy=True)
-    new_scopes = new_wrapper.resolve(ScopeProvider)
-    new_global = new_scopes[new]
+def _prune_imports(old: cst.Module, new: cst.Module, old_scopes,
+                   referenced_elsewhere: Optional[ReferencedElsewhere]) -> cst.Module:
+    """Drop top-level import names that were used before the rewrite and are not after it.
+
+    "Not used after" is decided on the text: the name no longer occurs as a word anywhere in the
+    new module outside import statements (a second scope analysis of the whole module costs
+    more than the rewrite). A word in a string or comment keeps the import: the safe side.
+    In a package __init__, a name another file mentions may be a re-export and is kept."""
     old_global = old_scopes[old]
-
-    def used(scope: Scope, name: str) -> bool:
-        return any(a.references for a in scope.assignments[name])
-
-    orphaned = set()
-    for assignment in new_global.assignments:
-        node = getattr(assignment, "node", None)
-        if isinstance(node, (cst.Import, cst.ImportFrom)):
-            name = assignment.name
-            if not used(new_global, name) and used(old_global, name):
-                orphaned.add(name)
+    candidates = set()
+    for assignment in old_global.assignments:
+        if isinstance(getattr(assignment, "node", None), (cst.Import, cst.ImportFrom)) and assignment.references:
+            candidates.add(assignment.name)
+    if not candidates:
+        return new
+    body_text = "".join(
+        cst.Module(body=[statement]).code for statement in new.body
+        if not (isinstance(statement, cst.SimpleStatementLine)
+                and all(isinstance(small, (cst.Import, cst.ImportFrom)) for small in statement.body))
+    )
+    words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", body_text))
+    orphaned = {name for name in candidates if name.split(".")[0] not in words
+                and not (referenced_elsewhere is not None and referenced_elsewhere(name))}
     if not orphaned:
         return new
     return new.visit(_ImportPruner(orphaned, new))

@@ -172,13 +172,20 @@ class ProjectIndex:
         return qualified in self.modules
 
     def mentioned_in(self, source: str) -> bool:
-        """Text prefilter: could this file reach one of the planned Functions?"""
+        """Text prefilter: could this file hold a call of a planned Function? Only spellings that
+        can be one count: `Name.apply`, `Name().apply`, or a call of an alias `alias(`."""
         if self._mention is None:
             import re
 
-            names = sorted({q.rpartition(".")[2] for q in [*self.functions, *self.aliases]})
-            self._mention = re.compile(r"\b(" + "|".join(map(re.escape, names)) + r")\b") if names else None
-        return self._mention is not None and self._mention.search(source) is not None
+            functions = sorted({q.rpartition(".")[2] for q in self.functions})
+            aliases = sorted({q.rpartition(".")[2] for q in self.aliases})
+            parts = []
+            if functions:
+                parts.append(r"\b(?:" + "|".join(map(re.escape, functions)) + r")\s*(?:\(\s*\))?\s*\.\s*apply\b")
+            if aliases:
+                parts.append(r"\b(?:" + "|".join(map(re.escape, aliases)) + r")\b")
+            self._mention = re.compile("|".join(parts)) if parts else None
+        return self._mention is not None and self._mention.search(source) is not None  # type: ignore[union-attr]
 
     def reaches(self, module: str) -> bool:
         """Does this module import a planned Function, an alias, or a module that defines one?"""
