@@ -468,13 +468,15 @@ def rewrite_command(paths, check, show_diff, color, form, finite_only, inline_co
     _finish(summary, mode, report_format, quiet, verbose, check)
 
 
-_PROJECT_RELEVANT = re.compile(r"\bFunction\b|\.apply\b|import\s+\*")
+_PROJECT_RELEVANT = re.compile(r"\bFunction\b|import\s+\*")
 
 
 def _project_index(root: Path, targets: list[Path]) -> Optional[ProjectIndex]:
     """First pass: every module below the root that defines or re-exports something that matters
     (Functions, `.apply` aliases, package __init__ files, star imports), and the given files."""
     texts = references_for(root).texts()
+    if not any(may_matter(text) for text in texts.values()):
+        return None  # no Function anywhere: nothing for other files to call
     relevant = {path: text for path, text in texts.items()
                 if path.name == "__init__.py" or _PROJECT_RELEVANT.search(text)}
     # Helpers live in modules those import (`from .helpers import *`): follow imports a few steps.
