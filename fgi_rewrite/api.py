@@ -19,11 +19,11 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 from .analysis.functions import analyse_function, find_function_classes
 from .analysis.module_index import ModuleIndex, build_module_index
 from .analysis.project_index import (
+    ModuleSummary,
     ProjectFunction,
     ProjectIndex,
     bindings_for,
     module_name_for,
-    resolve_relative,
     summarise_module,
 )
 from .plan import FileResult, Plan, Position, Refusal
@@ -48,18 +48,8 @@ def rewrite_source(
     """Rewrite one module's text. `referenced_elsewhere(name)` says whether other files use a
     top-level name (then it is never removed); without it only this module is considered."""
     if not may_matter(source) and not (project is not None and project.mentioned_in(source)):
-        # Cannot contain a Function or a call of one; CPython's parser still vets the syntax
-        # (symtable: parse and scopes, no AST objects), several times faster than libcst.
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                symtable.symtable(source, path, "exec")
-        except SyntaxError as error:
-            refusal = Refusal("FGI902", f"cannot parse: {error.msg}", Position(path, error.lineno or 1, error.offset or 1))
-            return FileResult(path, source, source, error=refusal)
-        except (ValueError, RecursionError, MemoryError) as error:  # e.g. NUL bytes
-            return FileResult(path, source, source, error=Refusal("FGI902", f"cannot parse: {error}", Position(path, 1, 1)))
-        return FileResult(path, source, source)
+        # Cannot contain a Function or a call of one: only vet the syntax.
+        return FileResult(path, source, source, error=syntax_error(source, path))
     newline = "\r\n" if "\r\n" in source else "\n"
     try:
         module = cst.parse_module(source)
@@ -92,6 +82,20 @@ def _lf(text: str) -> str:
     return text.replace("\r\n", "\n")
 
 
+def syntax_error(source: str, path: str) -> Optional[Refusal]:
+    """CPython's verdict on the syntax, several times faster than a libcst parse (symtable parses
+    and builds scopes without the AST objects of ast.parse or the code generation of compile)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            symtable.symtable(source, path, "exec")
+    except SyntaxError as error:
+        return Refusal("FGI902", f"cannot parse: {error.msg}", Position(path, error.lineno or 1, error.offset or 1))
+    except (ValueError, RecursionError, MemoryError) as error:  # e.g. NUL bytes
+        return Refusal("FGI902", f"cannot parse: {error}", Position(path, 1, 1))
+    return None
+
+
 def analyse_source(source: str, path: str = "<string>", module: Optional[cst.Module] = None,
                    foreign=None, index: Optional[ModuleIndex] = None) -> tuple[list[Plan], list[Refusal]]:
     """Plans and refusals for every autograd Function defined at the top level of a module.
@@ -114,13 +118,18 @@ def analyse_source(source: str, path: str = "<string>", module: Optional[cst.Mod
     return plans, refusals
 
 
-def build_project(sources: dict[Path, str]) -> ProjectIndex:
-    """First pass over all files: module names, imports, and every planned Function."""
+def build_project(sources: dict[Path, str],
+                  summaries: Optional[dict[Path, Optional[ModuleSummary]]] = None) -> ProjectIndex:
+    """First pass over all files: module names, imports, and every planned Function.
+    `summaries` may hold module summaries the caller already made (they are not made again)."""
     project = ProjectIndex()
     paths: dict[str, Path] = {}
     for path, source in sources.items():
         name, is_package = module_name_for(path)
-        summary = summarise_module(source, path, name, is_package)
+        if summaries is not None and path in summaries:
+            summary = summaries[path]
+        else:
+            summary = summarise_module(source, path, name, is_package)
         if summary is not None:
             project.modules[name] = summary
             paths[name] = path
@@ -143,11 +152,11 @@ def build_project(sources: dict[Path, str]) -> ProjectIndex:
         candidates = []
         head, _, rest = local.partition(".")
         if rest and head in index.imports:
-            candidates.append(f"{_absolute(index, index.imports[head])}.{rest}")
+            candidates.append(f"{index.absolute(index.imports[head])}.{rest}")
         elif local in index.imports:
-            candidates.append(_absolute(index, index.imports[local]))
+            candidates.append(index.absolute(index.imports[local]))
         elif local not in index.assigned:
-            candidates.extend(f"{_absolute(index, star)}.{local}" for star in index.star_imports)
+            candidates.extend(f"{index.absolute(star)}.{local}" for star in index.star_imports)
         for candidate in candidates:
             qualified = project.resolve(candidate)
             module, _, attribute = qualified.rpartition(".")
@@ -178,13 +187,6 @@ def build_project(sources: dict[Path, str]) -> ProjectIndex:
 
 
 _DEFINES_FUNCTION = re.compile(r"^\s*class\s+\w+\s*\([^)]*\bFunction\b", re.M)
-
-
-def _absolute(index: ModuleIndex, target: str) -> str:
-    if not target.startswith("."):
-        return target
-    level = len(target) - len(target.lstrip("."))
-    return resolve_relative(index.name, index.is_package, level, target.lstrip(".") or None) or target
 
 
 def _module_aliases(module: cst.Module, functions: set[str]) -> dict[str, str]:
@@ -234,8 +236,7 @@ def rewrite_tree(
     results = dict(first)
     for path in sources:
         name = names[path][0]
-        defined = [q.rpartition(".")[2] for q in [*project.functions, *project.aliases]
-                   if q.rpartition(".")[0] == name]
+        defined = project.defined_by_module().get(name, [])
         if not defined:
             continue
         before_search, after_search = mentioned_outside(path, {**others, **sources}), mentioned_outside(path, after)

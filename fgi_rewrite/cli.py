@@ -18,10 +18,8 @@ import difflib
 import os
 import re
 import signal
-import symtable
 import sys
 import time
-import warnings
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -35,8 +33,8 @@ from .config import Config, ConfigError, Selection, compile_regex, load_config, 
 from .discovery import DEFAULT_INCLUDE, Finder
 from .files import DecodeError, decode, may_matter, write_atomically
 from .plan import FileResult, Position, Refusal
-from .analysis.project_index import ProjectIndex, module_name_for, summarise_module
-from .api import build_project
+from .analysis.project_index import ModuleSummary, ProjectIndex, module_name_for, summarise_module
+from .api import build_project, syntax_error
 from .project import references_for
 from .report import Summary, github_lines, text_lines, write_json
 
@@ -131,19 +129,8 @@ class Outcome:
 
 
 def syntax_only(text: str, name: str) -> FileResult:
-    """For files that cannot contain a Function: CPython's parser vets the syntax, about 20x
-    faster than a libcst parse. (symtable parses and builds scopes without the Python AST objects
-    of ast.parse or the code generation of compile(): the fastest full syntax check CPython has.)"""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            symtable.symtable(text, name, "exec")
-    except SyntaxError as error:
-        refusal = Refusal("FGI902", f"cannot parse: {error.msg}", Position(name, error.lineno or 1, error.offset or 1))
-        return FileResult(name, "", "", error=refusal)
-    except (ValueError, RecursionError, MemoryError) as error:
-        return FileResult(name, "", "", error=Refusal("FGI902", f"cannot parse: {error}", Position(name, 1, 1)))
-    return FileResult(name, "", "")
+    """For files that cannot contain a Function: only CPython's syntax check."""
+    return FileResult(name, "", "", error=syntax_error(text, name))
 
 
 def process_file(task: Task, job: Job) -> Outcome:
@@ -481,12 +468,13 @@ def _project_index(root: Path, targets: list[Path]) -> Optional[ProjectIndex]:
                 if path.name == "__init__.py" or _PROJECT_RELEVANT.search(text)}
     # Helpers live in modules those import (`from .helpers import *`): follow imports a few steps.
     by_module = {module_name_for(path)[0]: path for path in texts}
+    summaries: dict[Path, Optional[ModuleSummary]] = {}
     frontier = dict(relevant)
     for _ in range(3):
         imported: dict[Path, str] = {}
         for path, text in frontier.items():
             name, is_package = module_name_for(path)
-            summary = summarise_module(text, path, name, is_package)
+            summary = summaries[path] = summarise_module(text, path, name, is_package)
             if summary is None:
                 continue
             for target in [*summary.imports.values(), *summary.star_imports]:
@@ -498,7 +486,7 @@ def _project_index(root: Path, targets: list[Path]) -> Optional[ProjectIndex]:
             break
         relevant.update(imported)
         frontier = imported
-    project = build_project(relevant)
+    project = build_project(relevant, summaries)
     if not project.functions:
         return None
     # What other files' rewrites depend on; the given files' own imports only matter to them.
@@ -527,14 +515,10 @@ def _redecide_removals(tasks: list[Task], outcomes: list[Outcome], job: Job) -> 
     if not after:
         return outcomes
     references = references_for(Path(job.root))
-    homes: dict[str, list[str]] = {}
-    for qualified in [*project.functions, *project.aliases]:
-        module, _, name = qualified.rpartition(".")
-        homes.setdefault(module, []).append(name)
     redone = list(outcomes)
     for position, task in enumerate(tasks):
         target = Path(task.target)
-        defined = homes.get(module_name_for(target)[0])
+        defined = project.defined_by_module().get(module_name_for(target)[0])
         if not defined:
             continue
         before, later = references.referenced_outside(target), references.referenced_outside(target, after)

@@ -69,7 +69,6 @@ def fgi_expression(
             template(f"injection_{kind}.tmpl"), operand=target, detached=method(target, "detach"),
             surrogate=parenthesize(method(substitute(term, detached_all), "detach")),
         ))
-    total = injections[0]
     if plan.surrogate.cast is not None:
         name, args = plan.surrogate.cast
         cast_args = [substitute(a, arguments) for a in args]

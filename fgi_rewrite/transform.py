@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Sequence, Union
+from typing import Callable, Optional
 
 import black
 import libcst as cst
@@ -27,12 +27,13 @@ from libcst.metadata import (
     ScopeProvider,
 )
 
-from .analysis.expressions import code, is_number, loaded_names, strip_parens
+from .analysis.expressions import code, is_number, strip_parens
 from .analysis.functions import analyse_function, find_function_classes, find_nested_function_classes
 from .analysis.module_index import ModuleIndex, build_module_index
 from .emit import fgi_expression, generated_function
 from .formatting import format_snippet
-from .analysis.project_index import ProjectFunction, ProjectIndex, resolve_relative
+from .analysis.module_index import absolute_target
+from .analysis.project_index import ProjectFunction, ProjectIndex
 from .plan import Plan, Position, Refusal, Rewrite
 
 SKIP_PRAGMA = "fgi: skip"
@@ -810,10 +811,7 @@ class _ModuleSpelling:
         target = self.index.imports.get(local)
         if target is None or not self.index.is_unique(local):
             return None
-        if target.startswith("."):
-            level = len(target) - len(target.lstrip("."))
-            return resolve_relative(self.module_name, self.is_package, level, target.lstrip(".") or None)
-        return target
+        return absolute_target(self.module_name, self.is_package, target)
 
     def _local_for(self, target: str) -> Optional[str]:
         for local in self.index.imports:

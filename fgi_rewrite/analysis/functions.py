@@ -9,7 +9,7 @@ from typing import Callable, Optional
 import libcst as cst
 
 from ..plan import Analysis, Parameter, Plan, Position, Refusal, StepSpec, SurrogateSpec
-from .expressions import code, count_loads, is_literal, loaded_names, method, strip_parens
+from .expressions import code, count_loads, is_literal, loaded_names
 from .module_index import ModuleIndex
 from .step import LIKE, SCALAR, dtype_class, recognise_step
 from .symbolic import (

@@ -15,6 +15,7 @@ from typing import Iterable, Optional
 import libcst as cst
 
 from ..plan import Plan, Refusal
+from .module_index import absolute_target, resolve_relative
 
 _MAX_RESOLUTION_STEPS = 32
 
@@ -29,18 +30,6 @@ def module_name_for(path: Path) -> tuple[str, bool]:
         parts.insert(0, directory.name)
         directory = directory.parent
     return ".".join(parts) or path.stem, is_package
-
-
-def resolve_relative(module: str, is_package: bool, level: int, target: Optional[str]) -> Optional[str]:
-    """`from ..a import b` in module `p.q.r` -> "p.a"."""
-    if level == 0:
-        return target
-    base = module.split(".") if is_package else module.split(".")[:-1]
-    if level - 1 > len(base):
-        return None
-    if level > 1:
-        base = base[: len(base) - (level - 1)]
-    return ".".join(base + ([target] if target else []))
 
 
 @dataclass(frozen=True)
@@ -130,6 +119,7 @@ class ProjectIndex:
     aliases: dict[str, str] = field(default_factory=dict)  # qualified alias -> qualified Function
     refusals: dict[str, "Refusal"] = field(default_factory=dict)  # qualified Function -> why not
     _mention: Optional[object] = field(default=None, repr=False, compare=False)
+    _defined: Optional[dict] = field(default=None, repr=False, compare=False)
     cache_key: Optional[str] = None  # set by the CLI: the fingerprint of what other files depend on
 
     def resolve(self, qualified: str) -> str:
@@ -168,6 +158,16 @@ class ProjectIndex:
                 return qualified
         return qualified
 
+    def defined_by_module(self) -> dict[str, list[str]]:
+        """Module -> the planned Functions and aliases it defines (computed once)."""
+        if self._defined is None:
+            defined: dict[str, list[str]] = {}
+            for qualified in [*self.functions, *self.aliases]:
+                module, _, name = qualified.rpartition(".")
+                defined.setdefault(module, []).append(name)
+            self._defined = defined
+        return self._defined
+
     def is_module(self, qualified: str) -> bool:
         return qualified in self.modules
 
@@ -192,7 +192,7 @@ class ProjectIndex:
         summary = self.modules.get(module)
         if summary is None:
             return True
-        homes = {q.rpartition(".")[0] for q in [*self.functions, *self.aliases]}
+        homes = self.defined_by_module()
         if module in homes:
             return True
         for target in [*summary.imports.values(), *summary.star_imports]:
@@ -231,10 +231,7 @@ def bindings_for(plan: Plan, module: str, is_package: bool, imports: dict[str, s
         if name in foreign:
             result.append((name, Binding("object", foreign[name])))
         elif name in imports:
-            target = imports[name]
-            if target.startswith("."):
-                level = len(target) - len(target.lstrip("."))
-                target = resolve_relative(module, is_package, level, target.lstrip(".")) or target
+            target = absolute_target(module, is_package, imports[name])
             result.append((name, Binding("module" if _looks_like_module(target) else "object", target)))
         elif name in defined:
             result.append((name, Binding("object", f"{module}.{name}")))

@@ -743,13 +743,7 @@ def _with_placeholders(helper: cst.FunctionDef, index: ModuleIndex, registry: di
         if name in local:
             continue
         target = index.imports.get(name)
-        if target is not None and target.startswith("."):
-            level = len(target) - len(target.lstrip("."))
-            base = index.name.split(".") if index.is_package else index.name.split(".")[:-1]
-            base = base[: len(base) - (level - 1)] if level > 1 else base
-            target = ".".join(base + [target.lstrip(".")])
-        if target is None:
-            target = f"{index.name}.{name}"
+        target = index.absolute(target) if target is not None else f"{index.name}.{name}"
         stand_in = placeholder_for(index.name, name)
         registry[stand_in] = target
         view.imports[stand_in] = target
