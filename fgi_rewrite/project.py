@@ -67,10 +67,6 @@ class ProjectReferences:
         self.root = root.resolve()
         self._texts: Optional[dict[Path, str]] = None
 
-    @classmethod
-    def for_paths(cls, paths: Iterable[Path]) -> "ProjectReferences":
-        return cls(find_project_root(list(paths)))
-
     def _files(self) -> dict[Path, str]:
         if self._texts is None:
             texts: dict[Path, str] = {}
