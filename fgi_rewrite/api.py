@@ -14,10 +14,10 @@ import libcst as cst
 from .files import may_matter
 from .project import attribute_assigned_outside, mentioned_outside
 from .formatting import format_file, is_black_clean
-from libcst.metadata import MetadataWrapper, PositionProvider
 
 from .analysis.functions import analyse_function, find_function_classes
 from .analysis.module_index import ModuleIndex, build_module_index
+from .analysis.positions import StatementPositions
 from .analysis.project_index import (
     ModuleSummary,
     ProjectFunction,
@@ -102,18 +102,12 @@ def analyse_source(source: str, path: str = "<string>", module: Optional[cst.Mod
 
     Raises libcst.ParserSyntaxError for a module that does not parse."""
     module = module or cst.parse_module(source)
-    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-    positions = wrapper.resolve(PositionProvider)
+    positions = StatementPositions(module)
     index = index or build_module_index(module)
-
-    def position_of(node: cst.CSTNode) -> tuple[int, int]:
-        start = positions[node].start
-        return start.line, start.column + 1
-
     plans: list[Plan] = []
     refusals: list[Refusal] = []
     for function in find_function_classes(module, index):
-        analysis = analyse_function(function, index, path, position_of, foreign)
+        analysis = analyse_function(function, index, path, positions.within(function.statement), foreign)
         (plans if isinstance(analysis, Plan) else refusals).append(analysis)  # type: ignore[arg-type]
     return plans, refusals
 

@@ -46,7 +46,8 @@ def mentioned_outside(own: Path, texts: dict[Path, str]) -> Callable[[str], bool
 
     def mentioned(name: str) -> bool:
         pattern = re.compile(rf"\b{re.escape(name)}\b")
-        return any(pattern.search(text) for other, text in texts.items() if other != own)
+        # The substring test runs at memory speed; the regex only confirms the few hits.
+        return any(name in text and pattern.search(text) for other, text in texts.items() if other != own)
 
     return mentioned
 
@@ -57,7 +58,7 @@ def attribute_assigned_outside(own: Path, texts: dict[Path, str]) -> Callable[[s
 
     def assigned(name: str) -> bool:
         pattern = re.compile(rf"(\.\s*{re.escape(name)}|^[ \t]+{re.escape(name)})\s*(:[^=\n]*)?=(?!=)", re.M)
-        return any(pattern.search(text) for other, text in texts.items() if other != own)
+        return any(name in text and pattern.search(text) for other, text in texts.items() if other != own)
 
     return assigned
 

@@ -22,7 +22,6 @@ import libcst as cst
 from libcst.metadata import (
     MetadataWrapper,
     ParentNodeProvider,
-    PositionProvider,
     Scope,
     ScopeProvider,
 )
@@ -30,6 +29,7 @@ from libcst.metadata import (
 from .analysis.expressions import code, is_number, strip_parens
 from .analysis.functions import analyse_function, find_function_classes, find_nested_function_classes
 from .analysis.module_index import ModuleIndex, build_module_index
+from .analysis.positions import StatementPositions
 from .emit import fgi_expression, generated_function
 from .formatting import format_snippet
 from .analysis.module_index import absolute_target
@@ -84,32 +84,18 @@ def rewrite_module(
     local_functions = find_function_classes(module, index)
     nested_functions = find_nested_function_classes(module, index)
     if not local_functions and not nested_functions and project is None:
-        return result  # metadata is most of the cost: only resolve it when there is work
-    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-    positions = wrapper.resolve(PositionProvider)
-    if not local_functions and project is None:
-        for nested in nested_functions:
-            result.refusals.append(_nested_refusal(nested, path, positions))
         return result
-    parents = wrapper.resolve(ParentNodeProvider)
-    scopes = wrapper.resolve(ScopeProvider)
+    layout = StatementPositions(module)
 
-    def position(node: cst.CSTNode) -> Position:
-        start = positions[node].start
-        return Position(path, start.line, start.column + 1)
+    def position(node: cst.CSTNode, within: Optional[cst.CSTNode] = None) -> Position:
+        return Position(path, *layout.position_of(node, within))
 
-    def position_of(node: cst.CSTNode) -> tuple[int, int]:
-        start = positions[node].start
-        return start.line, start.column + 1
-
-    global_scope = scopes[module]
-    assert global_scope is not None
     plans: dict[str, Plan] = {}
     for nested in nested_functions:
-        result.refusals.append(_nested_refusal(nested, path, positions))
+        result.refusals.append(_nested_refusal(nested, path, layout))
     for function in local_functions:
         if _has_skip_pragma(function.node):
-            result.notes.append(f"{position(function.node)}: skipped {function.name} (# {SKIP_PRAGMA})")
+            result.notes.append(f"{position(function.node, function.node)}: skipped {function.name} (# {SKIP_PRAGMA})")
             continue
         qualified = f"{module_name}.{function.name}"
         if project is not None and qualified in project.functions:
@@ -119,20 +105,29 @@ def rewrite_module(
             analysis = project.refusals[qualified]
             analysis = dataclasses.replace(analysis, position=dataclasses.replace(analysis.position, path=path))
         else:
-            analysis = analyse_function(function, index, path, position_of)
+            analysis = analyse_function(function, index, path, layout.within(function.node))
         if isinstance(analysis, Refusal):
             result.refusals.append(analysis)
             continue
         if not index.is_unique(function.name):
-            result.refusals.append(Refusal("FGI205", f"{function.name} is bound more than once", position(function.node), function.name))
+            result.refusals.append(Refusal("FGI205", f"{function.name} is bound more than once",
+                                           position(function.node, function.node), function.name))
             continue
         plans[function.name] = analysis
-    if not plans and project is None:
-        return result
+    if not plans and not _may_call_project(module, index, local_functions + nested_functions, project,
+                                           module_name, is_package):
+        return result  # scope and parent metadata are most of the cost: only resolve them for work
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+    parents = wrapper.resolve(ParentNodeProvider)
+    scopes = wrapper.resolve(ScopeProvider)
+    layout.parents = parents
+    global_scope = scopes[module]
+    assert global_scope is not None
 
     sites: list[_CallSite] = []
     new_imports: list[cst.SimpleStatementLine] = []
-    taken_names = _all_names(module)
+    text = module.code
+    taken_names = _all_names(text)
     spelling = None
     if project is not None and module_name is not None:
         spelling = _ModuleSpelling(index, module_name, is_package, taken_names, new_imports)
@@ -240,7 +235,7 @@ def rewrite_module(
     for call, binding in _attribute_call_sites(module, parents, function_of, attribute_assigned_elsewhere):
         key, plan, names = binding
         sites.append(_CallSite(call, plan, _hoist_statement(call, parents), key, names))
-    for call in _instance_apply_calls(module):
+    for call in _instance_apply_calls(module, text):
         found = function_of(call.func)
         if found is not None:
             sites.append(_CallSite(call, found[1], _hoist_statement(call, parents), found[0], found[2]))
@@ -251,7 +246,7 @@ def rewrite_module(
     generated_names: dict[str, dict[str, cst.BaseExpression]] = {}
     skipped_sites: set[cst.Call] = set()
 
-    sites.sort(key=lambda s: (positions[s.call].start.line, positions[s.call].start.column))
+    sites.sort(key=lambda s: layout.position_of(s.call))
     planned_calls = {s.call for s in sites}
     inline_calls: set[cst.Call] = set()  # rewritten inline: pure, arguments already hoisted
     for site in sites:
@@ -354,10 +349,37 @@ def rewrite_module(
     return result
 
 
-def _nested_refusal(nested, path: str, positions) -> Refusal:
-    start = positions[nested.node].start
+def _nested_refusal(nested, path: str, layout: StatementPositions) -> Refusal:
     return Refusal("FGI114", f"{nested.name} is defined inside a class or function; its calls are left alone",
-                   Position(path, start.line, start.column + 1), nested.name)
+                   Position(path, *layout.position_of(nested.node, nested.statement)), nested.name)
+
+
+_APPLY = re.compile(r"\.\s*apply\b")
+_INSTANCE_APPLY = re.compile(r"\)\s*\.\s*apply\b")
+_APPLY_RECEIVER = re.compile(r"(\w+)\s*(?:\(\s*\))?\s*\.\s*apply\b")
+
+
+def _may_call_project(module: cst.Module, index: ModuleIndex, functions, project: Optional[ProjectIndex],
+                      module_name: Optional[str], is_package: bool) -> bool:
+    """Could a module without planned Functions of its own call one of another module?
+
+    Conservative, on the text: every call site spells an alias of the Function's module (which
+    `mentioned_in` looks for), an `.apply` on something other than this module's own
+    (refused) Function classes, or a name imported from where a Function or alias lives."""
+    if project is None or module_name is None:
+        return False
+    text = module.code
+    if project.mentioned_in(text):
+        return True
+    local = {function.name for function in functions}
+    receivers = _APPLY_RECEIVER.findall(text)
+    if len(receivers) != len(_APPLY.findall(text)) or any(r not in local for r in receivers):
+        return True
+    for target in index.imports.values():
+        qualified = project.resolve(absolute_target(module_name, is_package, target))
+        if qualified in project.functions or qualified in project.aliases:
+            return True
+    return False
 
 
 # ----------------------------------------------------------------------------- call sites
@@ -551,15 +573,13 @@ def _dunder_all(module: cst.Module) -> set[str]:
     return names
 
 
-def _all_names(module: cst.Module) -> set[str]:
-    names: set[str] = set()
+def _all_names(text: str) -> set[str]:
+    """Every identifier-like word of the module: a superset of its names (words in strings and
+    comments too), so a fresh name never collides; one regex is far cheaper than a visit."""
+    return set(_WORD.findall(text))
 
-    class _Collector(cst.CSTVisitor):
-        def visit_Name(self, node: cst.Name) -> None:
-            names.add(node.value)
 
-    module.visit(_Collector())
-    return names
+_WORD = re.compile(r"[^\W\d]\w*")
 
 
 def _fresh_name(base: str, taken: set[str]) -> str:
@@ -950,8 +970,10 @@ def _is_instance_apply_call(name: cst.CSTNode, parents) -> bool:
             and attribute.attr.value == "apply" and isinstance(call, cst.Call) and call.func is attribute)
 
 
-def _instance_apply_calls(module: cst.Module) -> list[cst.Call]:
-    calls = []
+def _instance_apply_calls(module: cst.Module, text: str) -> list[cst.Call]:
+    calls: list[cst.Call] = []
+    if not _INSTANCE_APPLY.search(text):
+        return calls
 
     class _Calls(cst.CSTVisitor):
         def visit_Call(self, node: cst.Call) -> None:

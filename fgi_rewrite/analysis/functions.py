@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -42,6 +43,12 @@ PositionOf = Callable[[cst.CSTNode], tuple[int, int]]
 class FunctionClass:
     name: str
     node: cst.ClassDef
+    top: Optional[cst.CSTNode] = None  # the top-level statement holding a nested class
+
+    @property
+    def statement(self) -> cst.CSTNode:
+        """The top-level statement this class is (in): positions are computed per statement."""
+        return self.top if self.top is not None else self.node
 
 
 def is_function_base(base: cst.BaseExpression, index: ModuleIndex) -> bool:
@@ -71,10 +78,11 @@ def find_nested_function_classes(module: cst.Module, index: ModuleIndex) -> list
 
     class _Nested(cst.CSTVisitor):
         depth = 0
+        top: Optional[cst.CSTNode] = None
 
         def visit_ClassDef(self, node: cst.ClassDef) -> None:
             if self.depth and any(is_function_base(b.value, index) for b in node.bases):
-                found.append(FunctionClass(node.name.value, node))
+                found.append(FunctionClass(node.name.value, node, self.top))
             self.depth += 1
 
         def leave_ClassDef(self, node: cst.ClassDef) -> None:
@@ -86,8 +94,17 @@ def find_nested_function_classes(module: cst.Module, index: ModuleIndex) -> list
         def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
             self.depth -= 1
 
-    module.visit(_Nested())
+    visitor = _Nested()
+    for statement in module.body:
+        # Visiting is the cost: only statements whose text has an indented `class` can nest one.
+        if isinstance(statement, cst.BaseCompoundStatement) and \
+                _INDENTED_CLASS.search(module.code_for_node(statement)):
+            visitor.top = statement
+            statement.visit(visitor)
     return found
+
+
+_INDENTED_CLASS = re.compile(r"^[ \t]+class\b", re.M)
 
 
 def analyse_function(

@@ -6,6 +6,8 @@ bindings are recorded; a name bound more than once is recorded as ambiguous.
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -174,7 +176,8 @@ def build_module_index(module: cst.Module) -> ModuleIndex:
                 bind(item.name.value)
                 bind(item.name.value)
 
-    module.visit(_Globals())
+    if _GLOBAL_STATEMENT.search(module.code):  # a visit costs far more than the search
+        module.visit(_Globals())
     # Constants that are reassigned are not constants.
     for name in list(index.constants):
         if index.assigned.get(name, 0) != 1:
@@ -183,6 +186,9 @@ def build_module_index(module: cst.Module) -> ModuleIndex:
         if index.assigned.get(name, 0) != 1:
             del index.values[name]
     return index
+
+
+_GLOBAL_STATEMENT = re.compile(r"\bglobal\b")
 
 
 def _bound_by(small: cst.CSTNode) -> list[str]:

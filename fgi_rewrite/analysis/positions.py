@@ -1,0 +1,81 @@
+"""Source positions of nodes, computed one top-level statement at a time.
+
+libcst's PositionProvider generates the code of the whole module, with bookkeeping for every
+token; a report needs the positions of a handful of nodes (Function classes, call sites, the
+node a refusal points at). A top-level statement always starts at column 0, so the position
+of a node inside it is its position in a module holding that statement alone, shifted by the
+line the statement starts on. Plain code generation (no bookkeeping) gives those lines.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping, Optional
+
+import libcst as cst
+from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
+
+
+class StatementPositions:
+    """`position_of(node)` -> (line, column), 1-based, for nodes of `module`.
+
+    The top-level statement holding a node is found through `parents` (a parent map, e.g.
+    ParentNodeProvider's) or given explicitly with `within`."""
+
+    def __init__(self, module: cst.Module, parents: Optional[Mapping[cst.CSTNode, cst.CSTNode]] = None):
+        self.module = module
+        self.parents = parents
+        self._first_lines: Optional[dict[cst.CSTNode, int]] = None
+        self._ranges: dict[cst.CSTNode, Mapping[cst.CSTNode, CodeRange]] = {}
+        self._everywhere: Optional[Mapping[cst.CSTNode, CodeRange]] = None
+
+    def _first_line(self, statement: cst.CSTNode) -> int:
+        """The line on which `statement`'s code (its leading blank lines and comments included)
+        starts."""
+        if self._first_lines is None:
+            line = 1 + sum(self.module.code_for_node(empty).count("\n") for empty in self.module.header)
+            first_lines: dict[cst.CSTNode, int] = {}
+            for node in self.module.body:
+                first_lines[node] = line
+                line += self.module.code_for_node(node).count("\n")
+            self._first_lines = first_lines
+        return self._first_lines[statement]
+
+    def _ranges_in(self, statement: cst.CSTNode) -> Mapping[cst.CSTNode, CodeRange]:
+        if statement not in self._ranges:
+            alone = self.module.with_changes(body=[statement], header=[], footer=[])
+            self._ranges[statement] = MetadataWrapper(alone, unsafe_skip_copy=True).resolve(PositionProvider)
+        return self._ranges[statement]
+
+    def statement_of(self, node: cst.CSTNode) -> cst.CSTNode:
+        if self.parents is None:
+            raise KeyError(node)
+        current = node
+        while True:
+            parent = self.parents.get(current)
+            if parent is None:
+                raise KeyError(node)
+            if parent is self.module or isinstance(parent, cst.Module):
+                return current
+            current = parent
+
+    def position_of(self, node: cst.CSTNode, within: Optional[cst.CSTNode] = None) -> tuple[int, int]:
+        """Raises KeyError for a node that is not in the module (one the analysis built)."""
+        statement = within if within is not None else self.statement_of(node)
+        start = self._ranges_in(statement)[node].start
+        return start.line - 1 + self._first_line(statement), start.column + 1
+
+    def within(self, statement: cst.CSTNode) -> Callable[[cst.CSTNode], tuple[int, int]]:
+        """Positions for nodes expected in `statement`; one found elsewhere (in a helper
+        function the analysis inlined) is looked up in the other top-level definitions."""
+
+        def position_of(node: cst.CSTNode) -> tuple[int, int]:
+            try:
+                return self.position_of(node, statement)
+            except KeyError:
+                # Rare (refusals inside helpers): one pass over the whole module, as libcst does.
+                if self._everywhere is None:
+                    self._everywhere = MetadataWrapper(self.module, unsafe_skip_copy=True).resolve(PositionProvider)
+                start = self._everywhere[node].start
+                return start.line, start.column + 1
+
+        return position_of
