@@ -44,26 +44,33 @@ def rewrite_source(
     module_name: Optional[str] = None,
     is_package: bool = False,
     attribute_assigned_elsewhere: Optional[Callable[[str], bool]] = None,
+    parsed: Optional[dict[str, cst.Module]] = None,
+    formatted: bool = True,
 ) -> FileResult:
     """Rewrite one module's text. `referenced_elsewhere(name)` says whether other files use a
-    top-level name (then it is never removed); without it only this module is considered."""
+    top-level name (then it is never removed); without it only this module is considered.
+    `parsed` maps source texts to modules already parsed (ProjectIndex.parsed).
+    `formatted=False` skips black: the new text is then only good for telling whether the file
+    changes (what `--check` asks), and the run is much faster on big modules."""
     if not may_matter(source) and not (project is not None and project.mentioned_in(source)):
         # Cannot contain a Function or a call of one: only vet the syntax.
         return FileResult(path, source, source, error=syntax_error(source, path))
     newline = "\r\n" if "\r\n" in source else "\n"
     try:
-        module = cst.parse_module(source)
+        module = (parsed or {}).get(source) or cst.parse_module(source)
     except cst.ParserSyntaxError as error:
-        refusal = Refusal("FGI902", f"cannot parse: {error.message}",
-                          Position(path, error.raw_line, error.raw_column + 1))
+        # CPython's message and position are the precise ones; libcst's only when CPython
+        # accepts what libcst cannot parse.
+        refusal = syntax_error(source, path) or Refusal(
+            "FGI902", f"cannot parse: {error.message}", Position(path, error.raw_line, error.raw_column + 1))
         return FileResult(path, source, source, error=refusal)
     options = RewriteOptions(form=form, finite_only=finite_only, remove_unused=remove_unused, black_mode=black_mode,
-                             inline_constants=inline_constants)
+                             inline_constants=inline_constants, formatted=formatted)
     mode = black_mode or black.Mode()
     outcome = rewrite_module(module, path, options, referenced_elsewhere, project, module_name, is_package,
                              attribute_assigned_elsewhere)
     new_source = outcome.module.code
-    if new_source != source and is_black_clean(_lf(source), mode):
+    if formatted and new_source != source and is_black_clean(_lf(source), mode):
         # A black-clean file stays black-clean (generated functions need blank lines around them).
         new_source = format_file(_lf(new_source), mode)
         if newline == "\r\n":
@@ -136,6 +143,7 @@ def build_project(sources: dict[Path, str],
             except (cst.ParserSyntaxError, KeyError):
                 parsed[name] = None
             else:
+                project.parsed[sources[paths[name]]] = module
                 index = build_module_index(module)
                 index.name, index.is_package = name, project.modules[name].is_package
                 parsed[name] = (module, index)
@@ -220,10 +228,11 @@ def rewrite_tree(
     def run(path: Path, texts: dict[Path, str]) -> FileResult:
         name, is_package = names[path]
         if not project.reaches(name):
-            return rewrite_source(sources[path], str(path), **options)  # cannot involve the project
+            # Cannot involve the project.
+            return rewrite_source(sources[path], str(path), parsed=project.parsed, **options)
         return rewrite_source(sources[path], str(path), referenced_elsewhere=mentioned_outside(path, texts),
                               attribute_assigned_elsewhere=attribute_assigned_outside(path, texts), project=project,
-                              module_name=name, is_package=is_package, **options)
+                              parsed=project.parsed, module_name=name, is_package=is_package, **options)
 
     first = {path: run(path, {**others, **sources}) for path in sources}
     after = {**others, **{path: r.new_source if r.error is None else sources[path] for path, r in first.items()}}

@@ -40,6 +40,8 @@ from .report import Summary, github_lines, text_lines, write_json
 
 EXIT_OK, EXIT_PENDING, EXIT_USAGE, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 123, 130
 PROGRESS_MIN_FILES = 50  # show progress on a terminal from this many files
+# Cache entries of files that were only read (not syntax-checked) carry this before the digest.
+UNCHECKED = "unchecked:"
 POOL_MIN_FILES = 8  # below this, starting worker processes costs more than it saves
 
 
@@ -103,13 +105,14 @@ class Job:
 
     options: dict  # rewrite_source keyword arguments: form, finite_only, remove_unused, black_mode
     root: str
-    syntax_check: bool = True
     # The whole-project index (Functions, helpers and re-exports of every module below root);
     # None when no module of the project defines a Function.
     project: Optional[ProjectIndex] = None
     # Files as the rewrite left them: removals are re-decided against these (a second run
     # would see them), so a run is idempotent.
     overrides: Optional[dict] = None
+    # False for --check without --diff: nobody sees the new text, so black is not run on it.
+    formatted: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,6 +120,9 @@ class Task:
     name: str  # shown in messages
     target: str  # read and written
     expected: Optional[str] = None  # content digest the cache says is clean
+    # Syntax-check the file even if it cannot contain a Function: files named on the command
+    # line (a pre-commit hook names each staged file), or all with --syntax-check.
+    syntax_check: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,6 +131,7 @@ class Outcome:
     data: Optional[bytes] = None  # the new file content, when changed
     digest: Optional[str] = None
     cacheable: bool = False  # no rewrite, and independent of other files
+    checked: bool = True  # parsed or syntax-checked (else the cache vouches only for unchecked runs)
     cached: bool = False  # answered from the cache without decoding or parsing
 
 
@@ -141,13 +148,15 @@ def process_file(task: Task, job: Job) -> Outcome:
     except OSError as error:
         return Outcome(_failure(name, "FGI903", f"cannot read: {error.strerror or error}"))
     digest = content_digest(data)
-    if task.expected is not None and task.expected == digest:
+    if task.expected is not None and (task.expected == digest
+                                      or (not task.syntax_check and task.expected == UNCHECKED + digest)):
         return Outcome(FileResult(name, "", ""), digest=digest, cached=True)
     try:
         source = decode(data)
     except DecodeError as error:
         return Outcome(_failure(name, "FGI901", str(error), error.line))
     consulted = False
+    checked = True  # parsed or syntax-checked: only then may the cache vouch for the file
     elsewhere: Optional[Callable[[str], bool]] = None
     if job.options.get("remove_unused", True):
         def elsewhere(symbol: str) -> bool:
@@ -161,16 +170,18 @@ def process_file(task: Task, job: Job) -> Outcome:
         may_matter(source.text) or project.mentioned_in(source.text))
     try:
         if not may_matter(source.text) and not uses_project:
-            result = syntax_only(source.text, name) if job.syntax_check else FileResult(name, "", "")
+            checked = task.syntax_check
+            result = syntax_only(source.text, name) if checked else FileResult(name, "", "")
         elif uses_project:
             consulted = True  # the result depends on other files
             result = rewrite_source(
                 source.text, name, referenced_elsewhere=elsewhere, project=project, module_name=module_name,
                 is_package=is_package,
                 attribute_assigned_elsewhere=references_for(Path(job.root)).attribute_assigned_outside(target),
-                **job.options)
+                parsed=project.parsed, formatted=job.formatted, **job.options)
         else:
-            result = rewrite_source(source.text, name, referenced_elsewhere=elsewhere, **job.options)
+            result = rewrite_source(source.text, name, referenced_elsewhere=elsewhere, formatted=job.formatted,
+                                    parsed=project.parsed if project is not None else None, **job.options)
     except Exception as error:  # a bug in the rewriter must not stop the run
         return Outcome(_failure(name, "FGI904", f"fgi-rewrite failed on this file "
                                                 f"({type(error).__name__}: {error}); please report it"))
@@ -184,7 +195,7 @@ def process_file(task: Task, job: Job) -> Outcome:
         result = dataclasses.replace(result, source="", new_source="")
     # Cached: what depends on this content alone (refusals are replayed from the cache).
     cacheable = result.error is None and not result.changed and not consulted
-    return Outcome(result, new_data, digest, cacheable)
+    return Outcome(result, new_data, digest, cacheable, checked)
 
 
 _WORKER_JOB: Optional[Job] = None
@@ -226,20 +237,30 @@ class Progress:
 
 def run_tasks(tasks: list[Task], job: Job, jobs: int, progress: Progress) -> list[Outcome]:
     """Outcomes in task order, whatever order the workers finish in."""
-    if jobs <= 1 or len(tasks) < POOL_MIN_FILES:
+    heavy = [i for i, task in enumerate(tasks) if _may_be_heavy(task, job)] if jobs > 1 else []
+    if jobs <= 1 or (len(tasks) < POOL_MIN_FILES and len(heavy) < 2):
         outcomes = []
         for task in tasks:
             outcomes.append(process_file(task, job))
             progress.step()
         return outcomes
     workers = min(jobs, len(tasks))
-    chunksize = max(1, min(32, len(tasks) // (workers * 8)))
+    # The few files that get the full analysis cost a hundred times the others: they go out
+    # first, one at a time, biggest first, so that no worker is left with a queue of them.
+    heavy.sort(key=lambda i: -_size(tasks[i]))
+    heavy_set = set(heavy)
+    light = [i for i in range(len(tasks)) if i not in heavy_set]
+    chunksize = max(1, min(32, len(light) // (workers * 8)))
     pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(job,))
     try:
-        outcomes = []
-        for outcome in pool.map(_process_in_worker, tasks, chunksize=chunksize):
-            outcomes.append(outcome)
-            progress.step()
+        results: dict[int, Outcome] = {}
+        heavy_results = pool.map(_process_in_worker, [tasks[i] for i in heavy], chunksize=1)
+        light_results = pool.map(_process_in_worker, [tasks[i] for i in light], chunksize=chunksize)
+        for order, results_in_order in ((heavy, heavy_results), (light, light_results)):
+            for i, outcome in zip(order, results_in_order):
+                results[i] = outcome
+                progress.step()
+        outcomes = [results[i] for i in range(len(tasks))]
     except BaseException:
         processes = list((getattr(pool, "_processes", None) or {}).values())
         pool.shutdown(wait=False, cancel_futures=True)
@@ -248,6 +269,22 @@ def run_tasks(tasks: list[Task], job: Job, jobs: int, progress: Progress) -> lis
         raise
     pool.shutdown()
     return outcomes
+
+
+def _may_be_heavy(task: Task, job: Job) -> bool:
+    """Whether the file may get more than a syntax check (read from the texts the project
+    index already holds; a file it lacks counts as heavy)."""
+    text = references_for(Path(job.root)).texts().get(Path(task.target).resolve())
+    if text is None:
+        return True
+    return may_matter(text) or (job.project is not None and job.project.mentioned_in(text))
+
+
+def _size(task: Task) -> int:
+    try:
+        return os.stat(task.target).st_size
+    except OSError:
+        return 0
 
 
 # --- the command ----------------------------------------------------------------------------
@@ -316,8 +353,9 @@ def _pick(cli_value: Any, config: Config, key: str, default: Any) -> Any:
               help="Skip files that were clean on an earlier run with the same options "
                    "(cache in $FGI_REWRITE_CACHE_DIR or the user cache directory).")
 @click.option("--syntax-check/--no-syntax-check", default=None,
-              help="Syntax-check files that cannot contain a Function too (default: on). Off is much "
-                   "faster on big trees but does not report their syntax errors.")
+              help="Syntax-check every file, also those that cannot contain a Function or a call of one "
+                   "(default: only files named on the command line; files found in directories that "
+                   "cannot matter are only read, not parsed).")
 @click.option("--output-format", type=click.Choice(["text", "github"]), default="text", show_default=True,
               help="github: ::error/::warning/::notice annotations for pending rewrites, refusals, errors.")
 @click.option("--report", "report_format", type=click.Choice(["json"]), default=None,
@@ -354,7 +392,8 @@ def rewrite_command(paths, check, show_diff, color, form, finite_only, inline_co
         remove_unused=not _pick(keep_unused, config, "keep_unused", False),
         black_mode=config.black_mode,
     )
-    syntax_check = _pick(syntax_check, config, "syntax_check", True)
+    # None: only files named on the command line are syntax-checked when they cannot matter.
+    syntax_check = _pick(syntax_check, config, "syntax_check", None)
     if color is None:
         color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     mode = "diff" if show_diff else "check" if check else "write"
@@ -419,14 +458,14 @@ def rewrite_command(paths, check, show_diff, color, form, finite_only, inline_co
     cache_options = dict(options, syntax_check=syntax_check,
                          project=project.cache_key if project is not None else None)
     cache = Cache.load(cache_options) if use_cache else Cache.disabled()
-    tasks = [Task(_relative(c.path), str(c.target), cache.expected(c.target)) for c in found.files]
-    job = Job(options, str(config.root), syntax_check, project)
+    tasks = [Task(_relative(c.path), str(c.target), cache.expected(c.target),
+                  c.explicit if syntax_check is None else syntax_check) for c in found.files]
+    job = Job(options, str(config.root), project, formatted=mode != "check")
     jobs = jobs or config.get("jobs") or os.cpu_count() or 1
     progress = Progress(len(tasks), not quiet and len(tasks) >= PROGRESS_MIN_FILES and sys.stderr.isatty())
     try:
         try:
-            outcomes = run_tasks(tasks, job, jobs, progress)
-            outcomes = _redecide_removals(tasks, outcomes, job)
+            outcomes = _run_in_phases(tasks, job, jobs, progress)
         finally:
             progress.finish()
         for task, outcome in zip(tasks, outcomes):
@@ -445,7 +484,8 @@ def rewrite_command(paths, check, show_diff, color, form, finite_only, inline_co
             if result.changed and show_diff:
                 show(unified_diff(result.source, result.new_source, result.path))
             if outcome.cacheable and outcome.digest is not None:
-                cache.record(Path(task.target), outcome.digest, outcome.result)
+                cache.record(Path(task.target), outcome.digest if outcome.checked else UNCHECKED + outcome.digest,
+                             outcome.result)
             else:
                 cache.forget(Path(task.target))
     except KeyboardInterrupt:
@@ -501,31 +541,43 @@ def _project_index(root: Path, targets: list[Path]) -> Optional[ProjectIndex]:
     return project
 
 
-def _redecide_removals(tasks: list[Task], outcomes: list[Outcome], job: Job) -> list[Outcome]:
-    """Third pass: a Function (or alias) kept because another file called it may be unused once
-    that file is rewritten too. Redo the defining modules against the rewritten texts, so that a
-    second run finds nothing left to do."""
+def _run_in_phases(tasks: list[Task], job: Job, jobs: int, progress: Progress) -> list[Outcome]:
+    """A Function (or alias) that another file calls is kept while that call is there; the
+    rewrite of that file may remove the last call. So the files that call run first, and the
+    modules defining planned Functions after them, against the rewritten texts: a second run
+    then finds nothing left to do. A defining module that also calls another one's Function
+    may still change what a third sees: those are redone at the end."""
     project = job.project
     if project is None or not job.options.get("remove_unused", True):
-        return outcomes
-    after: dict[Path, str] = {}
-    for task, outcome in zip(tasks, outcomes):
-        if outcome.result.changed and outcome.result.error is None:
-            after[Path(task.target).resolve()] = outcome.result.new_source
-    if not after:
-        return outcomes
+        return run_tasks(tasks, job, jobs, progress)
+    defined = project.defined_by_module()
+    homes = [i for i, task in enumerate(tasks) if defined.get(module_name_for(Path(task.target))[0])]
+    if not homes:
+        return run_tasks(tasks, job, jobs, progress)
+    home_set = set(homes)
+    others = [i for i in range(len(tasks)) if i not in home_set]
+    outcomes: list[Optional[Outcome]] = [None] * len(tasks)
+    for i, outcome in zip(others, run_tasks([tasks[i] for i in others], job, jobs, progress)):
+        outcomes[i] = outcome
+    first = _rewritten_texts(tasks, outcomes)
+    later_job = dataclasses.replace(job, overrides=first or None)
+    for i, outcome in zip(homes, run_tasks([tasks[i] for i in homes], later_job, jobs, progress)):
+        outcomes[i] = outcome
+    final = _rewritten_texts(tasks, outcomes)
     references = references_for(Path(job.root))
-    redone = list(outcomes)
-    for position, task in enumerate(tasks):
-        target = Path(task.target)
-        defined = project.defined_by_module().get(module_name_for(target)[0])
-        if not defined:
-            continue
-        before, later = references.referenced_outside(target), references.referenced_outside(target, after)
-        if any(before(name) != later(name) for name in defined):
-            redone[position] = process_file(dataclasses.replace(task, expected=None),
-                                            dataclasses.replace(job, overrides=after))
-    return redone
+    for i in homes:
+        target = Path(tasks[i].target)
+        names = defined[module_name_for(target)[0]]
+        seen, now = references.referenced_outside(target, first), references.referenced_outside(target, final)
+        if any(seen(name) != now(name) for name in names):
+            outcomes[i] = process_file(dataclasses.replace(tasks[i], expected=None),
+                                       dataclasses.replace(job, overrides=final))
+    return outcomes  # type: ignore[return-value]
+
+
+def _rewritten_texts(tasks: list[Task], outcomes: list[Optional[Outcome]]) -> dict[Path, str]:
+    return {Path(task.target).resolve(): outcome.result.new_source for task, outcome in zip(tasks, outcomes)
+            if outcome is not None and outcome.result.changed and outcome.result.error is None}
 
 
 def _write(task: Task, outcome: Outcome, result: FileResult) -> FileResult:

@@ -38,6 +38,7 @@ DEFAULT_EXCLUDE = (
 class Candidate:
     path: Path  # as reached from the argument given (for messages)
     target: Path  # the file to read and to write (a symlink's target)
+    explicit: bool = False  # named on the command line (not found by walking a directory)
 
 
 @dataclass(frozen=True)
@@ -153,11 +154,11 @@ class Finder:
         found = Discovery()
         seen: set[Path] = set()
 
-        def add(path: Path, real: Path, resolved: bool = False) -> None:
+        def add(path: Path, real: Path, resolved: bool = False, explicit: bool = False) -> None:
             target = real if resolved else Path(os.path.realpath(real))
             if target not in seen:
                 seen.add(target)
-                found.files.append(Candidate(path, target))
+                found.files.append(Candidate(path, target, explicit))
 
         for path in paths:
             real = canonical(path)
@@ -181,7 +182,7 @@ class Finder:
             if is_dir:
                 self._walk(path, Path(os.path.realpath(real)), found, add)
             elif real.is_file():
-                add(path, real)
+                add(path, real, explicit=True)
             else:
                 found.skipped.append(Skipped(path, "not a regular file", True))
         found.files.sort(key=lambda c: _sort_key(c.path))

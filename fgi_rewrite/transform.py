@@ -46,6 +46,7 @@ class RewriteOptions:
     remove_unused: bool = True
     black_mode: Optional[black.Mode] = None  # the project's black settings
     inline_constants: bool = False  # substitute literal module constants (TorchScript-friendly)
+    formatted: bool = True  # False: no black (the text only tells whether the file changes)
 
 
 @dataclass
@@ -178,26 +179,29 @@ def rewrite_module(
     external_functions: dict[str, Plan] = {}
     if spelling is not None:
         assert project is not None
-        for assignment in global_scope.assignments:
-            if not isinstance(getattr(assignment, "node", None), (cst.Import, cst.ImportFrom)):
-                continue
+        external: list[tuple[cst.Call, ProjectFunction]] = []
+        imported = [a for a in global_scope.assignments
+                    if isinstance(getattr(a, "node", None), (cst.Import, cst.ImportFrom))]
+        for assignment in sorted(imported, key=lambda a: a.name):  # libcst keeps them in sets
             target = spelling.qualified_import(assignment.name)
             if target is None:
                 continue
             for access in assignment.references:
                 found = _external_site(access.node, project.resolve(target), project, parents)
-                if found is None:
-                    continue
-                call, function = found
-                external_functions[function.qualified] = function.plan
-                names = spelling.names_for(function)
-                if names is None:
-                    result.refusals.append(Refusal(
-                        "FGI206", f"{function.plan.function}: cannot name what its surrogate reads here",
-                        position(call), function.plan.function))
-                    continue
-                sites.append(_CallSite(call, function.plan, _hoist_statement(call, parents), function.qualified,
-                                       tuple(names.items())))
+                if found is not None:
+                    external.append(found)
+        # libcst keeps references in sets: visit the calls in source order, so that names and
+        # imports added for them come out the same on every run.
+        for call, function in sorted(external, key=lambda found: layout.position_of(found[0])):
+            external_functions[function.qualified] = function.plan
+            names = spelling.names_for(function)
+            if names is None:
+                result.refusals.append(Refusal(
+                    "FGI206", f"{function.plan.function}: cannot name what its surrogate reads here",
+                    position(call), function.plan.function))
+                continue
+            sites.append(_CallSite(call, function.plan, _hoist_statement(call, parents), function.qualified,
+                                   tuple(names.items())))
 
     # `self.f = Fn.apply` / class attribute `f = Fn.apply`, called as `self.f(...)`; `Fn().apply(...)`.
     def function_of(value: cst.BaseExpression):
@@ -304,7 +308,8 @@ def rewrite_module(
             result.rewrites.append(Rewrite(where, site.plan.function, f"function ({reason})"))
 
     for name in plans:
-        for node in kept.get(name, []):
+        # References come from libcst in set order: sort them so reports do not vary between runs.
+        for node in sorted(kept.get(name, []), key=layout.position_of):
             if not _inside(node, plans, parents, module):
                 result.notes.append(
                     f"{position(node)}: FGI204 {name} is referenced as `{code(parents.get(node) or node)}`; "
@@ -339,7 +344,7 @@ def rewrite_module(
     }
     touched_lines = {_enclosing_line(call, parents) for call in replacements} - {None}
     transformer = _Applier(replacements, hoisted, removable, alias_statements, generated, touched_lines, module,
-                          options.black_mode or black.Mode(), new_imports)
+                          options.black_mode or black.Mode(), new_imports, options.formatted)
     new_module = module.visit(transformer)
     # In a package's __init__, an import may be a re-export that other files rely on.
     new_module = _prune_imports(module, new_module, scopes, referenced_elsewhere if is_package else None)
@@ -622,8 +627,9 @@ def _annotations(plan: Plan, index: ModuleIndex) -> dict[str, Optional[cst.BaseE
 # ---------------------------------------------------------------------------- applying
 class _Applier(cst.CSTTransformer):
     def __init__(self, replacements, hoisted, removable, alias_statements, generated, touched_lines, module,
-                 black_mode, new_imports):
+                 black_mode, new_imports, formatted=True):
         self.black_mode = black_mode
+        self.formatted = formatted
         self.new_imports = new_imports
         self.touched_lines = touched_lines
         self.module = module
@@ -654,6 +660,8 @@ class _Applier(cst.CSTTransformer):
 
     def _formatted(self, line: cst.SimpleStatementLine) -> cst.SimpleStatementLine:
         """The new statement as black writes it at this depth; the rest of the file is untouched."""
+        if not self.formatted:
+            return line
         width = self.depth * len(self.module.default_indent.expandtabs())
         bare = line.with_changes(leading_lines=[])
         text = format_snippet(cst.Module(body=[bare]).code, width, self.black_mode)

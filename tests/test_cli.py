@@ -13,6 +13,10 @@ SPIKE = (ROOT / "fixtures" / "float_gt_gaussian_alias" / "input.py").read_text()
 SPIKE_EXPECTED = (ROOT / "fixtures" / "float_gt_gaussian_alias" / "expected.py").read_text()
 
 
+# Walked files are parsed only if they may hold a Function: this one may, and does not parse.
+BROKEN = "def f(:\n    pass\n\n\nclass Spike(torch.autograd.Function):\n    pass\n"
+
+
 @pytest.fixture(autouse=True)
 def _cache_in_tmp(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Runs keep their cache out of the home directory."""
@@ -30,7 +34,7 @@ def tree(tmp_path: Path) -> Path:
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "spike.py").write_text(SPIKE)
     (tmp_path / "pkg" / "plain.py").write_text("x = 1\n")
-    (tmp_path / "pkg" / "broken.py").write_text("def f(:\n    pass\n")
+    (tmp_path / "pkg" / "broken.py").write_text(BROKEN)
     (tmp_path / "pkg" / "refused.py").write_text(
         (ROOT / "fixtures" / "refuse_random_backward" / "input.py").read_text()
     )

@@ -130,3 +130,16 @@ def test_unwritable_cache_directory_is_ignored(tree: Path, monkeypatch: pytest.M
     monkeypatch.setenv("FGI_REWRITE_CACHE_DIR", str(blocker / "cache"))
     result, document = run_json(".", cwd=tree)
     assert result.returncode == 1 and document["summary"]["cache_hits"] == 0
+
+
+def test_a_file_only_read_is_still_checked_when_named(tree: Path, cache_dir: Path) -> None:
+    """A walked file that cannot matter is read, not parsed, and cached as such; named on the
+    command line it must be syntax-checked, so that cache entry does not answer for it."""
+    (tree / "broken.py").write_text("def f(:\n    pass\n")
+    _, document = run_json(".", cwd=tree)
+    assert {f["path"]: f for f in document["files"]}["broken.py"]["error"] is None
+    _, document = run_json(".", cwd=tree)
+    assert "broken.py" in cached(document)
+    result, document = run_json("broken.py", cwd=tree)
+    assert result.returncode == 123 and document["files"][0]["error"]["code"] == "FGI902"
+    assert cached(document) == []

@@ -21,6 +21,10 @@ RANDOM = (FIXTURES / "refuse_random_backward" / "input.py").read_text()
 PRAGMA = (FIXTURES / "skip_pragma" / "input.py").read_text()
 
 
+# Walked files are parsed only if they may hold a Function: this one may, and does not parse.
+BROKEN = "def f(:\n    pass\n\n\nclass Spike(torch.autograd.Function):\n    pass\n"
+
+
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FGI_REWRITE_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
@@ -39,7 +43,7 @@ def tree(tmp_path: Path) -> Path:
     (tmp_path / "pkg" / "spike.py").write_text(SPIKE)
     (tmp_path / "pkg" / "plain.py").write_text("x = 1\n")
     (tmp_path / "pkg" / "refused.py").write_text(RANDOM)
-    (tmp_path / "pkg" / "broken.py").write_text("def f(:\n    pass\n")
+    (tmp_path / "pkg" / "broken.py").write_text(BROKEN)
     (tmp_path / "pkg" / "pragma.py").write_text(PRAGMA)
     return tmp_path
 
@@ -249,3 +253,19 @@ def test_stdin_with_json_report_and_github_format(tree: Path) -> None:
                             cwd=tree, input=RANDOM, capture_output=True, text=True)
     assert result.returncode == 0 and result.stderr.startswith("::warning file=-,line=13,")
     assert run_cli("--report", "json", "-", cwd=tree).returncode == 2  # stdout is the source there
+
+
+def test_syntax_check_policy(tree: Path) -> None:
+    """Files found by walking that cannot hold a Function (or a call of one) are read, not
+    parsed; files named on the command line are always syntax-checked; --syntax-check checks all."""
+    (tree / "pkg" / "broken.py").write_text("def f(:\n    pass\n")
+    walked = run_cli("--check", "--report", "json", "pkg", cwd=tree)
+    assert walked.returncode == 1  # spike.py is pending; broken.py was not parsed
+    assert {f["path"]: f for f in json.loads(walked.stdout)["files"]}["pkg/broken.py"]["error"] is None
+    every = run_cli("--check", "--syntax-check", "pkg", cwd=tree)
+    assert every.returncode == 123 and "pkg/broken.py:1:" in every.stderr and "FGI902" in every.stderr
+    named = run_cli("--check", "pkg/broken.py", "pkg/plain.py", cwd=tree)
+    assert named.returncode == 123 and "FGI902" in named.stderr
+    assert run_cli("--check", "--no-syntax-check", "pkg/broken.py", cwd=tree).returncode == 0
+    (tree / "pyproject.toml").write_text("[tool.fgi-rewrite]\nsyntax_check = true\n")
+    assert run_cli("--check", "pkg", cwd=tree).returncode == 123

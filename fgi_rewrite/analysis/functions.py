@@ -16,6 +16,7 @@ from .step import LIKE, SCALAR, dtype_class, recognise_step
 from .symbolic import (
     CTX,
     EXPR,
+    FOREIGN,
     GRAD,
     NONE,
     ONE,
@@ -36,7 +37,8 @@ FUNCTION_BASES = frozenset({"torch.autograd.Function", "torch.autograd.function.
 _IGNORED_METHODS = frozenset({"vmap"})
 _LOST_METHODS = frozenset({"jvp", "vjp"})
 
-PositionOf = Callable[[cst.CSTNode], tuple[int, int]]
+# (node, the top-level statement it lies in when known) -> (line, column); KeyError if unknown.
+PositionOf = Callable[[cst.CSTNode, Optional[cst.CSTNode]], tuple[int, int]]
 
 
 @dataclass(frozen=True)
@@ -111,15 +113,15 @@ def analyse_function(
     function: FunctionClass, index: ModuleIndex, path: str, position_of: PositionOf,
     foreign: Optional[ForeignLookup] = None,
 ) -> Analysis:
-    line, column = position_of(function.node)
+    line, column = position_of(function.node, None)
     where = Position(path, line, column)
     try:
         return _analyse(function, index, where, foreign)
     except Unsupported as problem:
         at = where
-        if problem.node is not None:
+        if problem.node is not None and problem.within is not FOREIGN:
             try:
-                at = Position(path, *position_of(problem.node))
+                at = Position(path, *position_of(problem.node, problem.within))
             except KeyError:
                 pass  # a node the reader built itself has no source position
         return Refusal(problem.code, f"{function.name}: {problem.message}", at, function.name)

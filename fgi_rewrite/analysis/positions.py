@@ -64,15 +64,15 @@ class StatementPositions:
         start = self._ranges_in(statement)[node].start
         return start.line - 1 + self._first_line(statement), start.column + 1
 
-    def within(self, statement: cst.CSTNode) -> Callable[[cst.CSTNode], tuple[int, int]]:
-        """Positions for nodes expected in `statement`; one found elsewhere (in a helper
-        function the analysis inlined) is looked up in the other top-level definitions."""
+    def within(self, statement: cst.CSTNode) -> Callable[[cst.CSTNode, Optional[cst.CSTNode]], tuple[int, int]]:
+        """Positions for nodes of `statement`, or of another top-level statement named in the
+        call (a helper the analysis inlined)."""
 
-        def position_of(node: cst.CSTNode) -> tuple[int, int]:
+        def position_of(node: cst.CSTNode, elsewhere: Optional[cst.CSTNode] = None) -> tuple[int, int]:
             try:
-                return self.position_of(node, statement)
+                return self.position_of(node, elsewhere or statement)
             except KeyError:
-                # Rare (refusals inside helpers): one pass over the whole module, as libcst does.
+                # Rare: one pass over the whole module, as libcst does.
                 if self._everywhere is None:
                     self._everywhere = MetadataWrapper(self.module, unsafe_skip_copy=True).resolve(PositionProvider)
                 start = self._everywhere[node].start

@@ -121,6 +121,12 @@ class ProjectIndex:
     _mention: Optional[object] = field(default=None, repr=False, compare=False)
     _defined: Optional[dict] = field(default=None, repr=False, compare=False)
     cache_key: Optional[str] = None  # set by the CLI: the fingerprint of what other files depend on
+    # Modules the first pass parsed, by source text: the second pass reuses them (worker
+    # processes inherit them when forked; they are not pickled).
+    parsed: dict[str, cst.Module] = field(default_factory=dict, repr=False, compare=False)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "parsed": {}}
 
     def resolve(self, qualified: str) -> str:
         """Follow re-exports (`from .spike import Fn` in a package __init__, star imports) to

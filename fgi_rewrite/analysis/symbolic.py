@@ -55,6 +55,12 @@ class Unsupported(Exception):
         self.code = code
         self.message = message
         self.node = node
+        # The top-level helper definition `node` lies in, when it is not the Function's class;
+        # FOREIGN when it is another module's (no position in this file).
+        self.within: Optional[object] = None
+
+
+FOREIGN = object()
 
 
 @dataclass(frozen=True)
@@ -679,7 +685,12 @@ class Reader:
         body = helper.body.body if isinstance(helper.body, cst.IndentedBlock) else [
             cst.SimpleStatementLine(body=list(helper.body.body))
         ]
-        result = reader.run(body)
+        try:
+            result = reader.run(body)
+        except Unsupported as problem:
+            if problem.within is None:
+                problem.within = helper if index is self.index else FOREIGN
+            raise
         if not self.inline_helpers and index is self.index and result.kind == EXPR and \
                 all(v.kind == EXPR for v in values):
             # Keep the call for readability: the helper was proven pure above.
