@@ -19,6 +19,7 @@ from .analysis.functions import analyse_function, find_function_classes
 from .analysis.module_index import ModuleIndex, build_module_index
 from .analysis.positions import StatementPositions
 from .analysis.project_index import (
+    ModuleAnalysis,
     ModuleSummary,
     ProjectFunction,
     ProjectIndex,
@@ -68,7 +69,7 @@ def rewrite_source(
                              inline_constants=inline_constants, formatted=formatted)
     mode = black_mode or black.Mode()
     outcome = rewrite_module(module, path, options, referenced_elsewhere, project, module_name, is_package,
-                             attribute_assigned_elsewhere)
+                             attribute_assigned_elsewhere, source)
     new_source = outcome.module.code
     if formatted and new_source != source and is_black_clean(_lf(source), mode):
         # A black-clean file stays black-clean (generated functions need blank lines around them).
@@ -121,10 +122,10 @@ def analyse_source(source: str, path: str = "<string>", module: Optional[cst.Mod
 
 def build_project(sources: dict[Path, str],
                   summaries: Optional[dict[Path, Optional[ModuleSummary]]] = None) -> ProjectIndex:
-    """First pass over all files: module names, imports, and every planned Function.
-    `summaries` may hold module summaries the caller already made (they are not made again)."""
-    project = ProjectIndex()
-    paths: dict[str, Path] = {}
+    """First pass over all files: module names, imports, re-exports, and the classes that may
+    be Functions, all read with `ast`. Each module's libcst analysis (`analyse_module`) runs
+    when a file first needs it. `summaries` may hold module summaries the caller already made."""
+    project = ProjectIndex(analyser=analyse_module)
     for path, source in sources.items():
         name, is_package = module_name_for(path)
         if summaries is not None and path in summaries:
@@ -133,21 +134,18 @@ def build_project(sources: dict[Path, str],
             summary = summarise_module(source, path, name, is_package)
         if summary is not None:
             project.modules[name] = summary
-            paths[name] = path
-    parsed: dict[str, Optional[tuple[cst.Module, ModuleIndex]]] = {}
+            project.sources[name] = source
+    return project
 
-    def parse(name: str) -> Optional[tuple[cst.Module, ModuleIndex]]:
-        if name not in parsed:
-            try:
-                module = cst.parse_module(sources[paths[name]])
-            except (cst.ParserSyntaxError, KeyError):
-                parsed[name] = None
-            else:
-                project.parsed[sources[paths[name]]] = module
-                index = build_module_index(module)
-                index.name, index.is_package = name, project.modules[name].is_package
-                parsed[name] = (module, index)
-        return parsed[name]
+
+def analyse_module(project: ProjectIndex, name: str) -> ModuleAnalysis:
+    """Plans and refusals for the Functions of one module of the project, helpers from other
+    modules of the project included; and its `alias = Fn.apply` aliases of planned ones."""
+    found = _parse_for_analysis(project, name)
+    if found is None:
+        return ModuleAnalysis({}, {}, {})
+    module, index = found
+    summary = project.modules[name]
 
     def helper_lookup(index: ModuleIndex, local: str):
         """A helper function that `local` names in `index`'s module, defined in another module."""
@@ -161,34 +159,46 @@ def build_project(sources: dict[Path, str],
             candidates.extend(f"{index.absolute(star)}.{local}" for star in index.star_imports)
         for candidate in candidates:
             qualified = project.resolve(candidate)
-            module, _, attribute = qualified.rpartition(".")
-            found = parse(module) if module in paths else None
-            if found is not None and attribute in found[1].helpers and found[1].is_unique(attribute):
-                return found[1].helpers[attribute], found[1]
+            home, _, attribute = qualified.rpartition(".")
+            other = _parse_for_analysis(project, home)
+            if other is not None and attribute in other[1].helpers and other[1].is_unique(attribute):
+                return other[1].helpers[attribute], other[1]
         return None
 
-    for name, path in paths.items():
-        if not _DEFINES_FUNCTION.search(sources[path]):
-            continue
-        found = parse(name)
-        if found is None:
-            continue
-        module, index = found
-        plans, refusals = analyse_source(sources[path], str(path), module=module, foreign=helper_lookup, index=index)
-        for plan in plans:
-            qualified = f"{name}.{plan.function}"
-            project.functions[qualified] = ProjectFunction(
-                qualified, name, plan,
-                bindings_for(plan, name, index.is_package, index.imports, project.modules[name].definitions),
-            )
-        for refusal in refusals:
-            project.refusals[f"{name}.{refusal.subject}"] = refusal
-        for alias, function in _module_aliases(module, {p.function for p in plans}).items():
-            project.aliases[f"{name}.{alias}"] = f"{name}.{function}"
-    return project
+    plans, refusals = analyse_source(project.sources[name], summary.path, module=module, foreign=helper_lookup,
+                                     index=index)
+    functions = {
+        f"{name}.{plan.function}": ProjectFunction(
+            f"{name}.{plan.function}", name, plan,
+            bindings_for(plan, name, index.is_package, index.imports, summary.definitions))
+        for plan in plans
+    }
+    return ModuleAnalysis(
+        functions,
+        {f"{name}.{refusal.subject}": refusal for refusal in refusals},
+        {f"{name}.{alias}": f"{name}.{function}"
+         for alias, function in _module_aliases(module, {p.function for p in plans}).items()},
+    )
 
 
-_DEFINES_FUNCTION = re.compile(r"^\s*class\s+\w+\s*\([^)]*\bFunction\b", re.M)
+def _parse_for_analysis(project: ProjectIndex, name: str) -> Optional[tuple[cst.Module, ModuleIndex]]:
+    """The module and its index, made once per process."""
+    key = ("indexed", name)
+    if key not in project.memo:
+        source = project.sources.get(name)
+        found = None
+        if source is not None and name in project.modules:
+            try:
+                module = project.parsed.get(source) or cst.parse_module(source)
+            except cst.ParserSyntaxError:
+                module = None
+            if module is not None:
+                project.parsed[source] = module
+                index = build_module_index(module)
+                index.name, index.is_package = name, project.modules[name].is_package
+                found = (module, index)
+        project.memo[key] = found
+    return project.memo[key]
 
 
 def _module_aliases(module: cst.Module, functions: set[str]) -> dict[str, str]:

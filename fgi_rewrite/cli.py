@@ -22,7 +22,7 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import click
 
@@ -155,29 +155,36 @@ def process_file(task: Task, job: Job) -> Outcome:
         source = decode(data)
     except DecodeError as error:
         return Outcome(_failure(name, "FGI901", str(error), error.line))
+    # Whether the result depends on the text of other files (then it is never cached). What it
+    # takes from the project index is covered by the cache key (the index's fingerprint).
     consulted = False
     checked = True  # parsed or syntax-checked: only then may the cache vouch for the file
-    elsewhere: Optional[Callable[[str], bool]] = None
-    if job.options.get("remove_unused", True):
-        def elsewhere(symbol: str) -> bool:
-            nonlocal consulted
-            consulted = True
-            return references_for(Path(job.root)).referenced_outside(target, job.overrides)(symbol)
+
+    def referenced_elsewhere(symbol: str) -> bool:
+        nonlocal consulted
+        consulted = True
+        return references_for(Path(job.root)).referenced_outside(target, job.overrides)(symbol)
+
+    def assigned_elsewhere(attribute: str) -> bool:
+        nonlocal consulted
+        consulted = True
+        return references_for(Path(job.root)).attribute_assigned_outside(target)(attribute)
+
+    elsewhere = referenced_elsewhere if job.options.get("remove_unused", True) else None
 
     project = job.project
     module_name, is_package = module_name_for(target) if project is not None else ("", False)
-    uses_project = project is not None and project.reaches(module_name) and (
-        may_matter(source.text) or project.mentioned_in(source.text))
+    uses_project = project is not None and (
+        may_matter(source.text) or project.mentioned_in(source.text)) and project.reaches(module_name)
     try:
         if not may_matter(source.text) and not uses_project:
             checked = task.syntax_check
             result = syntax_only(source.text, name) if checked else FileResult(name, "", "")
         elif uses_project:
-            consulted = True  # the result depends on other files
+            assert project is not None
             result = rewrite_source(
                 source.text, name, referenced_elsewhere=elsewhere, project=project, module_name=module_name,
-                is_package=is_package,
-                attribute_assigned_elsewhere=references_for(Path(job.root)).attribute_assigned_outside(target),
+                is_package=is_package, attribute_assigned_elsewhere=assigned_elsewhere,
                 parsed=project.parsed, formatted=job.formatted, **job.options)
         else:
             result = rewrite_source(source.text, name, referenced_elsewhere=elsewhere, formatted=job.formatted,
@@ -527,7 +534,7 @@ def _project_index(root: Path, targets: list[Path]) -> Optional[ProjectIndex]:
         relevant.update(imported)
         frontier = imported
     project = build_project(relevant, summaries)
-    if not project.functions:
+    if not project.candidates:
         return None
     # What other files' rewrites depend on; the given files' own imports only matter to them.
     project.cache_key = project.fingerprint()

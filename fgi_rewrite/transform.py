@@ -21,7 +21,6 @@ import black
 import libcst as cst
 from libcst.metadata import (
     MetadataWrapper,
-    ParentNodeProvider,
     Scope,
     ScopeProvider,
 )
@@ -29,7 +28,7 @@ from libcst.metadata import (
 from .analysis.expressions import code, is_number, strip_parens
 from .analysis.functions import analyse_function, find_function_classes, find_nested_function_classes
 from .analysis.module_index import ModuleIndex, build_module_index
-from .analysis.positions import StatementPositions
+from .analysis.positions import StatementPositions, parent_map
 from .emit import fgi_expression, generated_function
 from .formatting import format_snippet
 from .analysis.module_index import absolute_target
@@ -79,7 +78,10 @@ def rewrite_module(
     module_name: Optional[str] = None,
     is_package: bool = False,
     attribute_assigned_elsewhere: Optional[ReferencedElsewhere] = None,
+    source: Optional[str] = None,
 ) -> ModuleRewrite:
+    """`source` is the module's text when the caller has it (libcst's code of the module is
+    that text; generating it again costs time)."""
     index = build_module_index(module)
     result = ModuleRewrite(module)
     local_functions = find_function_classes(module, index)
@@ -115,19 +117,17 @@ def rewrite_module(
                                            position(function.node, function.node), function.name))
             continue
         plans[function.name] = analysis
-    if not plans and not _may_call_project(module, index, local_functions + nested_functions, project,
-                                           module_name, is_package):
+    text = source if source is not None else module.code
+    if not plans and not _may_call_project(text, index, project, module_name, is_package):
         return result  # scope and parent metadata are most of the cost: only resolve them for work
-    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-    parents = wrapper.resolve(ParentNodeProvider)
-    scopes = wrapper.resolve(ScopeProvider)
+    parents = parent_map(module)
+    scopes = MetadataWrapper(module, unsafe_skip_copy=True).resolve(ScopeProvider)
     layout.parents = parents
     global_scope = scopes[module]
     assert global_scope is not None
 
     sites: list[_CallSite] = []
     new_imports: list[cst.SimpleStatementLine] = []
-    text = module.code
     taken_names = _all_names(text)
     spelling = None
     if project is not None and module_name is not None:
@@ -359,32 +359,60 @@ def _nested_refusal(nested, path: str, layout: StatementPositions) -> Refusal:
                    Position(path, *layout.position_of(nested.node, nested.statement)), nested.name)
 
 
-_APPLY = re.compile(r"\.\s*apply\b")
 _INSTANCE_APPLY = re.compile(r"\)\s*\.\s*apply\b")
-_APPLY_RECEIVER = re.compile(r"(\w+)\s*(?:\(\s*\))?\s*\.\s*apply\b")
+_APPLY = re.compile(r"\.\s*apply\b")
+_DOTTED_END = re.compile(r"(?:[^\W\d]\w*\s*\.\s*)*[^\W\d]\w*$")
 
 
-def _may_call_project(module: cst.Module, index: ModuleIndex, functions, project: Optional[ProjectIndex],
+def _apply_receivers(text: str) -> list[Optional[str]]:
+    """For each `.apply` in the text: the dotted name it is read from (`Fn.apply`, `Fn().apply`,
+    `mod.Fn.apply` give "Fn", "Fn", "mod.Fn"), or None when it is read from anything else
+    (`(f).apply`, `x[0].apply`, `f(a).apply`)."""
+    receivers: list[Optional[str]] = []
+    for match in _APPLY.finditer(text):
+        before = text[max(0, match.start() - 300):match.start()].rstrip()
+        if before.endswith(")"):  # `Fn()` / `Fn( )`
+            opening = before[:-1].rstrip()
+            if not opening.endswith("("):
+                receivers.append(None)
+                continue
+            before = opening[:-1].rstrip()
+        found = _DOTTED_END.search(before)
+        if found is None or before[: found.start()].rstrip().endswith((".", ")", "]")):
+            receivers.append(None)
+            continue
+        receivers.append(re.sub(r"\s+", "", found.group(0)))
+    return receivers
+
+
+def _may_call_project(text: str, index: ModuleIndex, project: Optional[ProjectIndex],
                       module_name: Optional[str], is_package: bool) -> bool:
     """Could a module without planned Functions of its own call one of another module?
 
-    Conservative, on the text: every call site spells an alias of the Function's module (which
-    `mentioned_in` looks for), an `.apply` on something other than this module's own
-    (refused) Function classes, or a name imported from where a Function or alias lives."""
+    Conservative, on the text: every such call is reached from a name this module imports, so
+    it spells an `.apply` read from an imported name (or from something the text does not
+    tell), a name imported from where a planned Function or alias lives, or `.alias`."""
     if project is None or module_name is None:
         return False
-    text = module.code
-    if project.mentioned_in(text):
-        return True
-    local = {function.name for function in functions}
-    receivers = _APPLY_RECEIVER.findall(text)
-    if len(receivers) != len(_APPLY.findall(text)) or any(r not in local for r in receivers):
-        return True
-    for target in index.imports.values():
-        qualified = project.resolve(absolute_target(module_name, is_package, target))
-        if qualified in project.functions or qualified in project.aliases:
+
+    def planned(local: str, rest: str = "") -> bool:
+        if local not in index.imports:
+            return False
+        qualified = project.resolve(absolute_target(module_name, is_package, index.imports[local]))
+        for attribute in filter(None, rest.split(".")):
+            qualified = project.resolve(f"{qualified}.{attribute}")
+        return qualified in project.functions or qualified in project.aliases
+
+    for receiver in _apply_receivers(text):
+        if receiver is None:
             return True
-    return False
+        head, _, rest = receiver.partition(".")
+        if planned(head, rest):
+            return True
+    if any(planned(local) for local in index.imports):
+        return True
+    aliases = {alias for summary in project.modules.values() for alias in summary.apply_aliases}
+    return any(re.search(rf"\.\s*{re.escape(alias)}\b", text) for alias in aliases)
 
 
 # ----------------------------------------------------------------------------- call sites

@@ -12,6 +12,7 @@ import libcst as cst
 from ..plan import Analysis, Parameter, Plan, Position, Refusal, StepSpec, SurrogateSpec
 from .expressions import code, count_loads, is_literal, loaded_names
 from .module_index import ModuleIndex
+from .positions import statement_code
 from .step import LIKE, SCALAR, dtype_class, recognise_step
 from .symbolic import (
     CTX,
@@ -100,7 +101,7 @@ def find_nested_function_classes(module: cst.Module, index: ModuleIndex) -> list
     for statement in module.body:
         # Visiting is the cost: only statements whose text has an indented `class` can nest one.
         if isinstance(statement, cst.BaseCompoundStatement) and \
-                _INDENTED_CLASS.search(module.code_for_node(statement)):
+                _INDENTED_CLASS.search(statement_code(module, statement)):
             visitor.top = statement
             statement.visit(visitor)
     return found

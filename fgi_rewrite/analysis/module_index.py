@@ -14,6 +14,7 @@ from typing import Optional
 import libcst as cst
 
 from .expressions import dotted_name, is_literal
+from .positions import statement_code
 
 
 @dataclass
@@ -176,8 +177,10 @@ def build_module_index(module: cst.Module) -> ModuleIndex:
                 bind(item.name.value)
                 bind(item.name.value)
 
-    if _GLOBAL_STATEMENT.search(module.code):  # a visit costs far more than the search
-        module.visit(_Globals())
+    for statement in module.body:  # a visit costs far more than generating the text and searching it
+        if isinstance(statement, cst.BaseCompoundStatement) and \
+                _GLOBAL_STATEMENT.search(statement_code(module, statement)):
+            statement.visit(_Globals())
     # Constants that are reassigned are not constants.
     for name in list(index.constants):
         if index.assigned.get(name, 0) != 1:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Iterator, Mapping, Optional
 
 import libcst as cst
 
@@ -41,6 +41,11 @@ class ModuleSummary:
     star_imports: tuple[str, ...]
     definitions: frozenset[str]
     exported: Optional[tuple[str, ...]]  # __all__, when it is a literal list
+    # Top-level classes that may be autograd Functions (a base spelled ...Function, or a name
+    # imported as one) and `NAME = Class.apply` aliases of them: a superset, read by `ast`;
+    # the libcst analysis decides, when some file needs the answer.
+    function_classes: tuple[str, ...] = ()
+    apply_aliases: tuple[str, ...] = ()
 
 
 def summarise_module(source: str, path: Path, name: str, is_package: bool) -> Optional[ModuleSummary]:
@@ -90,7 +95,30 @@ def summarise_module(source: str, path: Path, name: str, is_package: bool) -> Op
                 visit(statement.body)
 
     visit(tree.body)
-    return ModuleSummary(name, str(path), is_package, imports, tuple(stars), frozenset(definitions), exported)
+    classes = [statement.name for statement in tree.body if isinstance(statement, ast.ClassDef)
+               and any(_may_be_function_base(base, imports) for base in statement.bases)]
+    aliases = [
+        statement.targets[0].id for statement in tree.body
+        if isinstance(statement, ast.Assign) and len(statement.targets) == 1
+        and isinstance(statement.targets[0], ast.Name) and isinstance(statement.value, ast.Attribute)
+        and statement.value.attr == "apply" and isinstance(statement.value.value, ast.Name)
+        and statement.value.value.id in classes
+    ]
+    return ModuleSummary(name, str(path), is_package, imports, tuple(stars), frozenset(definitions), exported,
+                         tuple(classes), tuple(dict.fromkeys(aliases)))
+
+
+def _may_be_function_base(base: ast.expr, imports: dict[str, str]) -> bool:
+    """`torch.autograd.Function`, `autograd.Function`, `Function`, or a name imported as
+    `...Function` (`from torch.autograd import Function as F`)."""
+    parts: list[str] = []
+    while isinstance(base, ast.Attribute):
+        parts.insert(0, base.attr)
+        base = base.value
+    if not isinstance(base, ast.Name):
+        return False
+    parts.insert(0, base.id)
+    return parts[-1] == "Function" or (len(parts) == 1 and imports.get(parts[0], "").endswith(".Function"))
 
 
 @dataclass(frozen=True)
@@ -112,27 +140,112 @@ class ProjectFunction:
         return dict(self.bindings).get(name)
 
 
+@dataclass(frozen=True)
+class ModuleAnalysis:
+    """What the libcst analysis of one module gives the rest of the project."""
+
+    functions: dict[str, ProjectFunction]  # qualified name -> planned Function
+    refusals: dict[str, Refusal]  # qualified name -> why its calls stay
+    aliases: dict[str, str]  # qualified `alias = Fn.apply` -> qualified planned Function
+
+
+# (project, module name) -> its analysis; a module-level function, so that it pickles.
+Analyser = Callable[["ProjectIndex", str], ModuleAnalysis]
+_NOTHING = ModuleAnalysis({}, {}, {})
+
+
+class _Analysed(Mapping):
+    """One part (functions, refusals or aliases) of every module's analysis, computed for a
+    module the first time a key of it is asked for: a run pays only for what its files use,
+    and pays it in the worker processes, in parallel."""
+
+    def __init__(self, project: "ProjectIndex", part: str):
+        self.project = project
+        self.part = part
+
+    def _of(self, module: str) -> dict:
+        return getattr(self.project.analysis(module), self.part)
+
+    def _may_hold(self, key: str) -> Optional[str]:
+        """The module of `key`, if `key` may be in its analysis (no analysis needed to say no)."""
+        module, _, name = key.rpartition(".")
+        summary = self.project.modules.get(module)
+        if summary is None:
+            return None
+        names = summary.apply_aliases if self.part == "aliases" else summary.function_classes
+        return module if name in names else None
+
+    def __getitem__(self, key: str):
+        module = self._may_hold(key)
+        if module is None:
+            raise KeyError(key)
+        return self._of(module)[key]
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, str):
+            return False
+        module = self._may_hold(key)
+        return module is not None and key in self._of(module)
+
+    def __iter__(self) -> Iterator[str]:
+        for module in sorted(self.project.candidates):
+            yield from self._of(module)
+
+    def __len__(self) -> int:
+        return sum(len(self._of(module)) for module in self.project.candidates)
+
+
 @dataclass
 class ProjectIndex:
     modules: dict[str, ModuleSummary] = field(default_factory=dict)
-    functions: dict[str, ProjectFunction] = field(default_factory=dict)
-    aliases: dict[str, str] = field(default_factory=dict)  # qualified alias -> qualified Function
-    refusals: dict[str, "Refusal"] = field(default_factory=dict)  # qualified Function -> why not
+    # Module -> texts the analysis may parse: modules with candidate Functions, and the modules
+    # their helpers may come from.
+    sources: dict[str, str] = field(default_factory=dict, repr=False)
+    analyser: Optional[Analyser] = None
+    cache_key: Optional[str] = None  # set by the CLI: the fingerprint of what other files depend on
     _mention: Optional[object] = field(default=None, repr=False, compare=False)
     _defined: Optional[dict] = field(default=None, repr=False, compare=False)
-    cache_key: Optional[str] = None  # set by the CLI: the fingerprint of what other files depend on
-    # Modules the first pass parsed, by source text: the second pass reuses them (worker
-    # processes inherit them when forked; they are not pickled).
+    # Per process, never pickled: analyses made, and modules parsed by source text (the
+    # rewrite of a file reuses the parse its analysis made).
+    _analyses: dict[str, ModuleAnalysis] = field(default_factory=dict, repr=False, compare=False)
     parsed: dict[str, cst.Module] = field(default_factory=dict, repr=False, compare=False)
+    memo: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "parsed": {}}
+        return {**self.__dict__, "parsed": {}, "_analyses": {}, "memo": {}}
 
-    def resolve(self, qualified: str) -> str:
+    @property
+    def candidates(self) -> list[str]:
+        """The modules that may define Functions."""
+        return [name for name, summary in self.modules.items() if summary.function_classes]
+
+    def analysis(self, module: str) -> ModuleAnalysis:
+        if module not in self._analyses:
+            found = self.modules.get(module)
+            if found is None or not found.function_classes or self.analyser is None:
+                return _NOTHING
+            self._analyses[module] = _NOTHING  # a helper lookup that comes back here finds nothing
+            self._analyses[module] = self.analyser(self, module)
+        return self._analyses[module]
+
+    @property
+    def functions(self) -> Mapping[str, ProjectFunction]:
+        return _Analysed(self, "functions")
+
+    @property
+    def refusals(self) -> Mapping[str, Refusal]:
+        return _Analysed(self, "refusals")
+
+    @property
+    def aliases(self) -> Mapping[str, str]:
+        return _Analysed(self, "aliases")
+
+    def resolve(self, qualified: str, analyse: bool = True) -> str:
         """Follow re-exports (`from .spike import Fn` in a package __init__, star imports) to
-        the module where an object is defined."""
+        the module where an object is defined. `analyse=False` never runs a module's analysis
+        (a planned Function or alias stops the search; the definition is found either way)."""
         for _ in range(_MAX_RESOLUTION_STEPS):
-            if qualified in self.functions or qualified in self.aliases or qualified in self.modules:
+            if qualified in self.modules or (analyse and (qualified in self.functions or qualified in self.aliases)):
                 return qualified
             module, _, attribute = qualified.rpartition(".")
             summary = self.modules.get(module)
@@ -140,7 +253,7 @@ class ProjectIndex:
                 # An attribute of an attribute: resolve the prefix first.
                 if "." not in module:
                     return qualified
-                resolved_prefix = self.resolve(module)
+                resolved_prefix = self.resolve(module, analyse)
                 if resolved_prefix == module:
                     return qualified
                 qualified = f"{resolved_prefix}.{attribute}"
@@ -165,26 +278,25 @@ class ProjectIndex:
         return qualified
 
     def defined_by_module(self) -> dict[str, list[str]]:
-        """Module -> the planned Functions and aliases it defines (computed once)."""
+        """Module -> the Functions and aliases it may define (candidates: a superset, known
+        without analysing anything)."""
         if self._defined is None:
-            defined: dict[str, list[str]] = {}
-            for qualified in [*self.functions, *self.aliases]:
-                module, _, name = qualified.rpartition(".")
-                defined.setdefault(module, []).append(name)
-            self._defined = defined
+            self._defined = {name: [*summary.function_classes, *summary.apply_aliases]
+                             for name, summary in self.modules.items() if summary.function_classes}
         return self._defined
 
     def is_module(self, qualified: str) -> bool:
         return qualified in self.modules
 
     def mentioned_in(self, source: str) -> bool:
-        """Text prefilter: could this file hold a call of a planned Function? Only spellings that
-        can be one count: `Name.apply`, `Name().apply`, or a call of an alias `alias(`."""
+        """Text prefilter: could this file hold a call of a Function of the project? Only
+        spellings that can be one count: `Name.apply`, `Name().apply`, or an alias `alias`."""
         if self._mention is None:
             import re
 
-            functions = sorted({q.rpartition(".")[2] for q in self.functions})
-            aliases = sorted({q.rpartition(".")[2] for q in self.aliases})
+            summaries = [s for s in self.modules.values() if s.function_classes]
+            functions = sorted({name for s in summaries for name in s.function_classes})
+            aliases = sorted({name for s in summaries for name in s.apply_aliases})
             parts = []
             if functions:
                 parts.append(r"\b(?:" + "|".join(map(re.escape, functions)) + r")\s*(?:\(\s*\))?\s*\.\s*apply\b")
@@ -194,7 +306,7 @@ class ProjectIndex:
         return self._mention is not None and self._mention.search(source) is not None  # type: ignore[union-attr]
 
     def reaches(self, module: str) -> bool:
-        """Does this module import a planned Function, an alias, or a module that defines one?"""
+        """Could this module import a Function, an alias, or a module that defines one?"""
         summary = self.modules.get(module)
         if summary is None:
             return True
@@ -202,29 +314,34 @@ class ProjectIndex:
         if module in homes:
             return True
         for target in [*summary.imports.values(), *summary.star_imports]:
-            resolved = self.resolve(target)
-            if resolved in self.functions or resolved in self.aliases or resolved in homes:
+            resolved = self.resolve(target, analyse=False)
+            home, _, name = resolved.rpartition(".")
+            if name in homes.get(home, ()) or resolved in homes:
                 return True
-            if any(home == resolved or home.startswith(resolved + ".") for home in homes):
+            if any(h.startswith(resolved + ".") for h in homes):
                 return True
         return False
 
     def fingerprint(self) -> str:
-        """Changes whenever anything a rewrite of another file depends on changes."""
+        """Changes whenever anything the result for a file may take from the index changes: the
+        text of every module that may define Functions and of the modules they import (their
+        helpers), and every module's imports and definitions (re-exports)."""
         import hashlib
 
+        texts: set[str] = set()
+        for name in self.candidates:
+            texts.add(name)
+            summary = self.modules[name]
+            for target in [*summary.imports.values(), *summary.star_imports]:
+                resolved = self.resolve(target, analyse=False)
+                texts.update(m for m in (resolved, resolved.rpartition(".")[0]) if m in self.sources)
         digest = hashlib.sha256()
-        for name in sorted(self.functions):
-            function = self.functions[name]
-            digest.update(name.encode())
-            digest.update(cst.Module(body=[]).code_for_node(function.plan.step.expression).encode())
-            if function.plan.surrogate.expression is not None:
-                digest.update(cst.Module(body=[]).code_for_node(function.plan.surrogate.expression).encode())
-        for alias in sorted(self.aliases):
-            digest.update(f"{alias}={self.aliases[alias]}".encode())
+        for name in sorted(texts):
+            digest.update(f"{name}:{hashlib.sha256(self.sources[name].encode()).hexdigest()}".encode())
         for name in sorted(self.modules):
             summary = self.modules[name]
-            digest.update(f"{name}:{sorted(summary.imports.items())}:{summary.star_imports}".encode())
+            digest.update(f"{name}:{sorted(summary.imports.items())}:{summary.star_imports}:"
+                          f"{sorted(summary.definitions)}:{summary.exported}".encode())
         return digest.hexdigest()
 
 
