@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+import dataclasses
 import symtable
 import warnings
 from pathlib import Path
@@ -16,7 +16,8 @@ from .project import attribute_assigned_outside, mentioned_outside
 from .formatting import format_file, is_black_clean
 
 from .analysis.functions import analyse_function, find_function_classes
-from .analysis.module_index import ModuleIndex, build_module_index
+from .analysis.module_index import ModuleIndex, build_module_index, module_index_for
+from .analysis.positions import remember_source
 from .analysis.positions import StatementPositions
 from .analysis.project_index import (
     ModuleAnalysis,
@@ -58,7 +59,12 @@ def rewrite_source(
         return FileResult(path, source, source, error=syntax_error(source, path))
     newline = "\r\n" if "\r\n" in source else "\n"
     try:
-        module = (parsed or {}).get(source) or cst.parse_module(source)
+        module = (parsed if parsed is not None else {}).get(source)
+        if module is None:
+            module = cst.parse_module(source)
+            remember_source(module, source)
+            if parsed is not None:
+                parsed[source] = module  # the analysis of this module, if one runs, reuses it
     except cst.ParserSyntaxError as error:
         # CPython's message and position are the precise ones; libcst's only when CPython
         # accepts what libcst cannot parse.
@@ -189,13 +195,15 @@ def _parse_for_analysis(project: ProjectIndex, name: str) -> Optional[tuple[cst.
         found = None
         if source is not None and name in project.modules:
             try:
-                module = project.parsed.get(source) or cst.parse_module(source)
+                module = project.parsed.get(source)
+                if module is None:
+                    module = project.parsed[source] = cst.parse_module(source)
+                    remember_source(module, source)
             except cst.ParserSyntaxError:
                 module = None
             if module is not None:
-                project.parsed[source] = module
-                index = build_module_index(module)
-                index.name, index.is_package = name, project.modules[name].is_package
+                index = dataclasses.replace(module_index_for(module), name=name,
+                                            is_package=project.modules[name].is_package)
                 found = (module, index)
         project.memo[key] = found
     return project.memo[key]

@@ -41,13 +41,16 @@ def find_project_root(paths: Iterable[Path]) -> Path:
     return common
 
 
+def _mentions(text: str, name: str) -> bool:
+    # The substring test runs at memory speed; the regex only confirms the few hits.
+    return name in text and re.search(rf"\b{re.escape(name)}\b", text) is not None
+
+
 def mentioned_outside(own: Path, texts: dict[Path, str]) -> Callable[[str], bool]:
     """`mentioned(name)`: does a file other than `own` contain the identifier `name`?"""
 
     def mentioned(name: str) -> bool:
-        pattern = re.compile(rf"\b{re.escape(name)}\b")
-        # The substring test runs at memory speed; the regex only confirms the few hits.
-        return any(name in text and pattern.search(text) for other, text in texts.items() if other != own)
+        return any(_mentions(text, name) for other, text in texts.items() if other != own)
 
     return mentioned
 
@@ -67,6 +70,7 @@ class ProjectReferences:
     def __init__(self, root: Path):
         self.root = root.resolve()
         self._texts: Optional[dict[Path, str]] = None
+        self._mentioned: dict[str, frozenset[Path]] = {}
 
     def _files(self) -> dict[Path, str]:
         if self._texts is None:
@@ -97,7 +101,22 @@ class ProjectReferences:
         """`referenced(name)`: does any other Python file below the root mention `name`?
         The texts are read once, on the first question (a snapshot); `overrides` replaces some
         of them (the files as a rewrite left them)."""
-        return mentioned_outside(path.resolve(), self.texts(overrides))
+        own = path.resolve()
+        replaced = overrides or {}
+
+        def referenced(name: str) -> bool:
+            holders = [p for p in self._holders(name) if p not in replaced]
+            holders += [p for p, text in replaced.items() if _mentions(text, name)]
+            return any(p != own for p in holders)
+
+        return referenced
+
+    def _holders(self, name: str) -> frozenset[Path]:
+        """The files (as first read) that mention `name`; each name is searched for once."""
+        found = self._mentioned.get(name)
+        if found is None:
+            found = self._mentioned[name] = frozenset(p for p, text in self._files().items() if _mentions(text, name))
+        return found
 
     def attribute_assigned_outside(self, path: Path) -> Callable[[str], bool]:
         """`assigned(name)`: does another file bind an attribute `name` (`x.name = ...`, or

@@ -27,7 +27,7 @@ from libcst.metadata import (
 
 from .analysis.expressions import code, is_number, strip_parens
 from .analysis.functions import analyse_function, find_function_classes, find_nested_function_classes
-from .analysis.module_index import ModuleIndex, build_module_index
+from .analysis.module_index import ModuleIndex, module_index_for
 from .analysis.positions import StatementPositions, parent_map
 from .emit import fgi_expression, generated_function
 from .formatting import format_snippet
@@ -82,7 +82,7 @@ def rewrite_module(
 ) -> ModuleRewrite:
     """`source` is the module's text when the caller has it (libcst's code of the module is
     that text; generating it again costs time)."""
-    index = build_module_index(module)
+    index = module_index_for(module)
     result = ModuleRewrite(module)
     local_functions = find_function_classes(module, index)
     nested_functions = find_nested_function_classes(module, index)

@@ -12,7 +12,7 @@ import libcst as cst
 from ..plan import Analysis, Parameter, Plan, Position, Refusal, StepSpec, SurrogateSpec
 from .expressions import code, count_loads, is_literal, loaded_names
 from .module_index import ModuleIndex
-from .positions import statement_code
+from .positions import module_text, statement_code
 from .step import LIKE, SCALAR, dtype_class, recognise_step
 from .symbolic import (
     CTX,
@@ -97,6 +97,8 @@ def find_nested_function_classes(module: cst.Module, index: ModuleIndex) -> list
         def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
             self.depth -= 1
 
+    if not _INDENTED_CLASS.search(module_text(module)):
+        return found
     visitor = _Nested()
     for statement in module.body:
         # Visiting is the cost: only statements whose text has an indented `class` can nest one.

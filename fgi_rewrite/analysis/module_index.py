@@ -14,7 +14,7 @@ from typing import Optional
 import libcst as cst
 
 from .expressions import dotted_name, is_literal
-from .positions import statement_code
+from .positions import memo_for, module_text, statement_code
 
 
 @dataclass
@@ -119,6 +119,15 @@ def _target_names(target: cst.BaseExpression) -> list[str]:
     return []
 
 
+def module_index_for(module: cst.Module) -> ModuleIndex:
+    """build_module_index, once per module and process. The index is shared: callers that set
+    its name take a copy (dataclasses.replace)."""
+    memo = memo_for(module)
+    if memo.index is None:
+        memo.index = build_module_index(module)
+    return memo.index  # type: ignore[return-value]
+
+
 def build_module_index(module: cst.Module) -> ModuleIndex:
     index = ModuleIndex()
 
@@ -177,10 +186,11 @@ def build_module_index(module: cst.Module) -> ModuleIndex:
                 bind(item.name.value)
                 bind(item.name.value)
 
-    for statement in module.body:  # a visit costs far more than generating the text and searching it
-        if isinstance(statement, cst.BaseCompoundStatement) and \
-                _GLOBAL_STATEMENT.search(statement_code(module, statement)):
-            statement.visit(_Globals())
+    if _GLOBAL_STATEMENT.search(module_text(module)):  # a visit costs far more than the search
+        for statement in module.body:
+            if isinstance(statement, cst.BaseCompoundStatement) and \
+                    _GLOBAL_STATEMENT.search(statement_code(module, statement)):
+                statement.visit(_Globals())
     # Constants that are reassigned are not constants.
     for name in list(index.constants):
         if index.assigned.get(name, 0) != 1:

@@ -17,22 +17,48 @@ import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 
-# Module -> {top-level statement -> its text}, for the most recently used modules (libcst nodes
-# take no weak references; modules are keyed by identity).
-_CODES: "OrderedDict[cst.Module, dict[cst.CSTNode, str]]" = OrderedDict()
-_CODES_KEPT = 64
+class _Memo:
+    """What several stages compute from one parsed module: the text of its statements, the
+    source it was parsed from, its index."""
+
+    def __init__(self) -> None:
+        self.codes: dict[cst.CSTNode, str] = {}
+        self.source: Optional[str] = None
+        self.index: object = None
+
+
+# The most recently used modules (libcst nodes take no weak references; keyed by identity).
+_MEMOS: "OrderedDict[cst.Module, _Memo]" = OrderedDict()
+_MEMOS_KEPT = 64
+
+
+def memo_for(module: cst.Module) -> _Memo:
+    memo = _MEMOS.get(module)
+    if memo is None:
+        memo = _MEMOS[module] = _Memo()
+        if len(_MEMOS) > _MEMOS_KEPT:
+            _MEMOS.popitem(last=False)
+    else:
+        _MEMOS.move_to_end(module)
+    return memo
+
+
+def remember_source(module: cst.Module, source: str) -> None:
+    """`source` is the text `module` was parsed from (libcst round-trips it exactly)."""
+    memo_for(module).source = source
+
+
+def module_text(module: cst.Module) -> str:
+    memo = memo_for(module)
+    if memo.source is None:
+        memo.source = module.code
+    return memo.source
 
 
 def statement_code(module: cst.Module, statement: cst.CSTNode) -> str:
     """The text of a top-level statement, generated once per process (several stages search
     it: a statement's text costs a quarter of its parse to generate)."""
-    codes = _CODES.get(module)
-    if codes is None:
-        codes = _CODES[module] = {}
-        if len(_CODES) > _CODES_KEPT:
-            _CODES.popitem(last=False)
-    else:
-        _CODES.move_to_end(module)
+    codes = memo_for(module).codes
     text = codes.get(statement)
     if text is None:
         text = codes[statement] = module.code_for_node(statement)

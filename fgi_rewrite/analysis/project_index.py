@@ -8,6 +8,7 @@ Built in a first pass over all given files. Most files are indexed with CPython'
 from __future__ import annotations
 
 import ast
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping, Optional
@@ -24,12 +25,17 @@ def module_name_for(path: Path) -> tuple[str, bool]:
     """Qualified module name from the package layout (directories with __init__.py)."""
     path = path.resolve()
     is_package = path.name == "__init__.py"
-    parts = [] if is_package else [path.stem]
-    directory = path.parent
-    while (directory / "__init__.py").exists():
-        parts.insert(0, directory.name)
-        directory = directory.parent
+    parts = [*_package_of(path.parent)] + ([] if is_package else [path.stem])
     return ".".join(parts) or path.stem, is_package
+
+
+@functools.lru_cache(maxsize=4096)
+def _package_of(directory: Path) -> tuple[str, ...]:
+    """The package a directory is, as name parts ((): not a package). Asked once per
+    directory and process: a run asks for every file of the tree."""
+    if not (directory / "__init__.py").exists():
+        return ()
+    return (*_package_of(directory.parent), directory.name)
 
 
 @dataclass(frozen=True)
