@@ -171,7 +171,7 @@ def analyse_module(project: ProjectIndex, name: str) -> ModuleAnalysis:
                 return other[1].helpers[attribute], other[1]
         return None
 
-    plans, refusals = analyse_source(project.sources[name], summary.path, module=module, foreign=helper_lookup,
+    plans, refusals = analyse_source(project.source_of(name) or "", summary.path, module=module, foreign=helper_lookup,
                                      index=index)
     functions = {
         f"{name}.{plan.function}": ProjectFunction(
@@ -191,7 +191,7 @@ def _parse_for_analysis(project: ProjectIndex, name: str) -> Optional[tuple[cst.
     """The module and its index, made once per process."""
     key = ("indexed", name)
     if key not in project.memo:
-        source = project.sources.get(name)
+        source = project.source_of(name)
         found = None
         if source is not None and name in project.modules:
             try:

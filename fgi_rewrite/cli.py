@@ -14,6 +14,7 @@ atomically: a run interrupted at any point leaves every file either old or new.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import difflib
 import os
 import re
@@ -33,7 +34,7 @@ from .config import Config, ConfigError, Selection, compile_regex, load_config, 
 from .discovery import DEFAULT_INCLUDE, Finder
 from .files import DecodeError, decode, may_matter, write_atomically
 from .plan import FileResult, Position, Refusal
-from .analysis.project_index import ModuleSummary, ProjectIndex, module_name_for, summarise_module
+from .analysis.project_index import ProjectIndex, module_name_for
 from .api import build_project, syntax_error
 from .project import references_for
 from .report import Summary, github_lines, text_lines, write_json
@@ -42,7 +43,7 @@ EXIT_OK, EXIT_PENDING, EXIT_USAGE, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 123, 
 PROGRESS_MIN_FILES = 50  # show progress on a terminal from this many files
 # Cache entries of files that were only read (not syntax-checked) carry this before the digest.
 UNCHECKED = "unchecked:"
-POOL_MIN_FILES = 8  # below this, starting worker processes costs more than it saves
+POOL_MIN_CHECKS = 100  # syntax checks of files that cannot matter: fewer are not worth a pool
 
 
 def _relative(path: Path) -> str:
@@ -214,9 +215,38 @@ def _init_worker(job: Job) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
 
 
-def _process_in_worker(task: Task) -> Outcome:
+def _process_in_worker(item: tuple[Task, Optional[dict]]) -> Outcome:
+    task, overrides = item
     assert _WORKER_JOB is not None
-    return process_file(task, _WORKER_JOB)
+    job = _WORKER_JOB if overrides is None else dataclasses.replace(_WORKER_JOB, overrides=overrides)
+    return process_file(task, job)
+
+
+class Workers:
+    """The worker processes of a run: started when first needed and shared by its phases, so
+    that a module parsed and analysed for one file is reused for the next in that worker."""
+
+    def __init__(self, job: Job, jobs: int):
+        self.job = job
+        self.jobs = jobs
+        self.pool: Optional[ProcessPoolExecutor] = None
+
+    def map(self, tasks: list[Task], overrides: Optional[dict], chunksize: int):
+        if self.pool is None:
+            self.pool = ProcessPoolExecutor(max_workers=self.jobs, initializer=_init_worker, initargs=(self.job,))
+        return self.pool.map(_process_in_worker, [(task, overrides) for task in tasks], chunksize=chunksize)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+
+    def abort(self) -> None:
+        if self.pool is None:
+            return
+        processes = list((getattr(self.pool, "_processes", None) or {}).values())
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:  # they write nothing; stop them now rather than after their chunk
+            process.terminate()
 
 
 class Progress:
@@ -242,40 +272,43 @@ class Progress:
             sys.stderr.flush()
 
 
-def run_tasks(tasks: list[Task], job: Job, jobs: int, progress: Progress) -> list[Outcome]:
-    """Outcomes in task order, whatever order the workers finish in."""
+def run_tasks(tasks: list[Task], job: Job, jobs: int, progress: Progress,
+              workers: Optional[Workers] = None) -> list[Outcome]:
+    """Outcomes in task order, whatever order the workers finish in. `workers` (shared
+    between calls) is made for this call when not given."""
     heavy = [i for i, task in enumerate(tasks) if _may_be_heavy(task, job)] if jobs > 1 else []
-    if jobs <= 1 or (len(tasks) < POOL_MIN_FILES and len(heavy) < 2):
+    light_checks = sum(1 for task in tasks if task.syntax_check) - len(heavy)
+    # A pool pays off for files that get analysed, or for many syntax checks; reading files and
+    # a text search is faster than sending them to another process.
+    if jobs <= 1 or (len(heavy) < 2 and light_checks < POOL_MIN_CHECKS):
         outcomes = []
         for task in tasks:
             outcomes.append(process_file(task, job))
             progress.step()
         return outcomes
-    workers = min(jobs, len(tasks))
+    own = workers is None
+    pool = workers if workers is not None else Workers(job, jobs)
     # The few files that get the full analysis cost a hundred times the others: they go out
     # first, one at a time, biggest first, so that no worker is left with a queue of them.
     heavy.sort(key=lambda i: -_size(tasks[i]))
     heavy_set = set(heavy)
     light = [i for i in range(len(tasks)) if i not in heavy_set]
-    chunksize = max(1, min(32, len(light) // (workers * 8)))
-    pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(job,))
+    chunksize = max(1, min(32, len(light) // (jobs * 8)))
+    overrides = job.overrides if job.overrides is not pool.job.overrides else None
     try:
         results: dict[int, Outcome] = {}
-        heavy_results = pool.map(_process_in_worker, [tasks[i] for i in heavy], chunksize=1)
-        light_results = pool.map(_process_in_worker, [tasks[i] for i in light], chunksize=chunksize)
+        heavy_results = pool.map([tasks[i] for i in heavy], overrides, 1)
+        light_results = pool.map([tasks[i] for i in light], overrides, chunksize)
         for order, results_in_order in ((heavy, heavy_results), (light, light_results)):
             for i, outcome in zip(order, results_in_order):
                 results[i] = outcome
                 progress.step()
-        outcomes = [results[i] for i in range(len(tasks))]
     except BaseException:
-        processes = list((getattr(pool, "_processes", None) or {}).values())
-        pool.shutdown(wait=False, cancel_futures=True)
-        for process in processes:  # they write nothing; stop them now rather than after their chunk
-            process.terminate()
+        pool.abort()
         raise
-    pool.shutdown()
-    return outcomes
+    if own:
+        pool.close()
+    return [results[i] for i in range(len(tasks))]
 
 
 def _may_be_heavy(task: Task, job: Job) -> bool:
@@ -506,46 +539,28 @@ _PROJECT_RELEVANT = re.compile(r"\bFunction\b|import\s+\*")
 
 
 def _project_index(root: Path, targets: list[Path]) -> Optional[ProjectIndex]:
-    """First pass: every module below the root that defines or re-exports something that matters
-    (Functions, `.apply` aliases, package __init__ files, star imports), and the given files."""
+    """First pass: the modules below the root that can define or re-export a Function
+    (those that spell Function, star imports, package __init__ files), read with `ast`. Any
+    other module is read when a resolution of a name needs it (the worker that needs it does)."""
     texts = references_for(root).texts()
     if not any(may_matter(text) for text in texts.values()):
         return None  # no Function anywhere: nothing for other files to call
     relevant = {path: text for path, text in texts.items()
                 if path.name == "__init__.py" or _PROJECT_RELEVANT.search(text)}
-    # Helpers live in modules those import (`from .helpers import *`): follow imports a few steps.
-    by_module = {module_name_for(path)[0]: path for path in texts}
-    summaries: dict[Path, Optional[ModuleSummary]] = {}
-    frontier = dict(relevant)
-    for _ in range(3):
-        imported: dict[Path, str] = {}
-        for path, text in frontier.items():
-            name, is_package = module_name_for(path)
-            summary = summaries[path] = summarise_module(text, path, name, is_package)
-            if summary is None:
-                continue
-            for target in [*summary.imports.values(), *summary.star_imports]:
-                for candidate in (target, target.rpartition(".")[0]):
-                    found = by_module.get(candidate)
-                    if found is not None and found not in relevant:
-                        imported[found] = texts[found]
-        if not imported:
-            break
-        relevant.update(imported)
-        frontier = imported
-    project = build_project(relevant, summaries)
+    project = build_project(relevant)
     if not project.candidates:
         return None
-    # What other files' rewrites depend on; the given files' own imports only matter to them.
-    project.cache_key = project.fingerprint()
-    for target in targets:
-        path = target.resolve()
-        if path not in relevant and path in texts:
-            name, is_package = module_name_for(path)
-            summary = summarise_module(texts[path], path, name, is_package)
-            if summary is not None:
-                project.modules.setdefault(name, summary)
+    project.modules.paths = {module_name_for(path)[0]: str(path) for path in texts}
+    # What the result for a file may take from the index: the fingerprint, and the imports of
+    # every file (a re-export through a module read on demand).
+    digest = hashlib.sha256(project.fingerprint().encode())
+    for path in sorted(texts):
+        digest.update("\n".join(_IMPORT_LINES.findall(texts[path])).encode())
+    project.cache_key = digest.hexdigest()
     return project
+
+
+_IMPORT_LINES = re.compile(r"^[ \t]*(?:from\s+[\w.]+\s+import\s*\([^)]*\)|(?:from|import)\b[^\n]*)", re.M)
 
 
 def _run_in_phases(tasks: list[Task], job: Job, jobs: int, progress: Progress) -> list[Outcome]:
@@ -564,12 +579,16 @@ def _run_in_phases(tasks: list[Task], job: Job, jobs: int, progress: Progress) -
     home_set = set(homes)
     others = [i for i in range(len(tasks)) if i not in home_set]
     outcomes: list[Optional[Outcome]] = [None] * len(tasks)
-    for i, outcome in zip(others, run_tasks([tasks[i] for i in others], job, jobs, progress)):
-        outcomes[i] = outcome
-    first = _rewritten_texts(tasks, outcomes)
-    later_job = dataclasses.replace(job, overrides=first or None)
-    for i, outcome in zip(homes, run_tasks([tasks[i] for i in homes], later_job, jobs, progress)):
-        outcomes[i] = outcome
+    workers = Workers(job, jobs)
+    try:
+        for i, outcome in zip(others, run_tasks([tasks[i] for i in others], job, jobs, progress, workers)):
+            outcomes[i] = outcome
+        first = _rewritten_texts(tasks, outcomes)
+        later_job = dataclasses.replace(job, overrides=first or None)
+        for i, outcome in zip(homes, run_tasks([tasks[i] for i in homes], later_job, jobs, progress, workers)):
+            outcomes[i] = outcome
+    finally:
+        workers.close()
     final = _rewritten_texts(tasks, outcomes)
     references = references_for(Path(job.root))
     for i in homes:

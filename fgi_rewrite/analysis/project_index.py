@@ -127,6 +127,48 @@ def _may_be_function_base(base: ast.expr, imports: dict[str, str]) -> bool:
     return parts[-1] == "Function" or (len(parts) == 1 and imports.get(parts[0], "").endswith(".Function"))
 
 
+class ModuleSummaries(dict):
+    """Module name -> ModuleSummary. The first pass summarises the modules that can define or
+    re-export a Function; any other module of the project (`paths`) is summarised the first
+    time a resolution asks for it, in the process that asks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.paths: dict[str, str] = {}  # module name -> file, for every module of the project
+        self.texts: dict[str, str] = {}  # texts read for summaries made on demand
+        self._unreadable: set[str] = set()
+
+    def _load(self, name: str) -> bool:
+        path = self.paths.get(name)
+        if path is None or name in self._unreadable:
+            return False
+        from ..files import DecodeError, read_source
+
+        try:
+            text = read_source(Path(path)).text
+        except (OSError, DecodeError):
+            summary = None
+        else:
+            summary = summarise_module(text, Path(path), name, Path(path).name == "__init__.py")
+        if summary is None:
+            self._unreadable.add(name)
+            return False
+        self.texts[name] = text
+        dict.__setitem__(self, name, summary)
+        return True
+
+    def __contains__(self, name: object) -> bool:
+        return dict.__contains__(self, name) or (isinstance(name, str) and self._load(name))
+
+    def __getitem__(self, name: str) -> ModuleSummary:
+        if not dict.__contains__(self, name) and not self._load(name):
+            raise KeyError(name)
+        return dict.__getitem__(self, name)
+
+    def get(self, name: str, default=None):  # type: ignore[override]
+        return self[name] if name in self else default
+
+
 @dataclass(frozen=True)
 class Binding:
     """What a free name of a Function's FGI code refers to in the defining module."""
@@ -203,7 +245,7 @@ class _Analysed(Mapping):
 
 @dataclass
 class ProjectIndex:
-    modules: dict[str, ModuleSummary] = field(default_factory=dict)
+    modules: ModuleSummaries = field(default_factory=ModuleSummaries)
     # Module -> texts the analysis may parse: modules with candidate Functions, and the modules
     # their helpers may come from.
     sources: dict[str, str] = field(default_factory=dict, repr=False)
@@ -224,6 +266,11 @@ class ProjectIndex:
     def candidates(self) -> list[str]:
         """The modules that may define Functions."""
         return [name for name, summary in self.modules.items() if summary.function_classes]
+
+    def source_of(self, module: str) -> Optional[str]:
+        if module in self.sources:
+            return self.sources[module]
+        return self.modules.texts.get(module) if module in self.modules else None
 
     def analysis(self, module: str) -> ModuleAnalysis:
         if module not in self._analyses:
