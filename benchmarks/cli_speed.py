@@ -12,7 +12,10 @@ then it times
   - parse-all: libcst.parse_module on every file, in this process, one core;
   - `fgi-rewrite --check --no-cache -j 1` and `-j 2` (and `-j N` for --jobs N), as subprocesses,
     start-up included; start-up alone is measured on an empty directory and shown apart;
-  - `--no-syntax-check -j 1`: files that cannot contain a Function are only read;
+  - `--syntax-check -j 1`: also the files that cannot contain a Function (or a call of one)
+    are syntax-checked (by default, found by walking a directory, they are only read);
+  - `--diff -j N`: as --check, but the new text is formatted with black and shown (--check
+    skips black: nobody sees the text);
   - a second run with the cache (after one that fills it): only files that would change, or
     whose result depended on other files, are parsed again.
 It prints files/s and the ratio to parse-all for each. The rewriter needs no torch; torch is
@@ -137,8 +140,9 @@ def measure(name: str, files: list[Path], base: Path, jobs: list[int], work: Pat
             if j != 1:
                 print(f"  {'':44s} speed-up -j {j} over -j 1: x{timings[1] / timings[j]:.2f} "
                       f"(net of start-up: x{(timings[1] - startup) / max(timings[j] - startup, 1e-9):.2f})")
-    row("--check --no-cache --no-syntax-check -j 1", cli(["--check", "--no-cache", "--no-syntax-check", "-j", "1", "."],
-                                                         tree, cache_dir))
+    row("--check --no-cache --syntax-check -j 1", cli(["--check", "--no-cache", "--syntax-check", "-j", "1", "."],
+                                                      tree, cache_dir))
+    row(f"--diff --no-cache -j {max(jobs)}", cli(["--diff", "--no-cache", "-j", str(max(jobs)), "."], tree, cache_dir))
     cli(["--check", "-j", str(max(jobs)), "."], tree, cache_dir)  # fills the cache
     row(f"--check, warm cache, -j {max(jobs)}", cli(["--check", "-j", str(max(jobs)), "."], tree, cache_dir))
 

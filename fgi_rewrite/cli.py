@@ -314,7 +314,7 @@ def run_tasks(tasks: list[Task], job: Job, jobs: int, progress: Progress,
 def _may_be_heavy(task: Task, job: Job) -> bool:
     """Whether the file may get more than a syntax check (read from the texts the project
     index already holds; a file it lacks counts as heavy)."""
-    text = references_for(Path(job.root)).texts().get(Path(task.target).resolve())
+    text = references_for(Path(job.root)).text_of(Path(task.target))
     if text is None:
         return True
     return may_matter(text) or (job.project is not None and job.project.mentioned_in(text))

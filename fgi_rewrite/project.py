@@ -92,6 +92,10 @@ class ProjectReferences:
             self._texts = texts
         return self._texts
 
+    def text_of(self, path: Path) -> Optional[str]:
+        """One file's text as first read (None: not below the root, or unreadable)."""
+        return self._files().get(path.resolve())
+
     def texts(self, overrides: Optional[dict[Path, str]] = None) -> dict[Path, str]:
         """Every Python file below the root (resolved path -> text), with `overrides` applied."""
         return {**self._files(), **(overrides or {})}

@@ -8,6 +8,7 @@ import libcst as cst
 import pytest
 from libcst.metadata import MetadataWrapper, ParentNodeProvider, PositionProvider
 
+from fgi_rewrite.analysis import positions
 from fgi_rewrite.analysis.positions import StatementPositions, parent_map, statement_code
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,3 +69,55 @@ def test_parent_map_and_statement_positions_match_libcst(name: str, source: str)
             assert layout.position_of(node) == (start.line, start.column + 1), (name, type(node).__name__)
             checked += 1
     assert checked
+
+
+@pytest.mark.parametrize("name,source", _cases()[::6], ids=[n for n, _ in _cases()[::6]])
+def test_single_node_positions_in_big_statements_match_libcst(name: str, source: str,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """For big statements one node's start is found without a map of all nodes: same answer."""
+    monkeypatch.setattr(positions, "_BIG_STATEMENT", 0)
+    module = cst.parse_module(source)
+    expected = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    parents = parent_map(module)
+    layout = StatementPositions(module, parents)
+    for node in list(parents)[::7]:
+        if isinstance(node, (cst.BaseStatement, cst.BaseExpression)) and node in expected:
+            start = expected[node].start
+            assert layout.position_of(node) == (start.line, start.column + 1), (name, type(node).__name__)
+
+
+def test_statements_walk_meets_classes_and_globals_as_a_visitor_does() -> None:
+    """The statement-only walk finds the same nested classes (same order, same depth) and
+    `global` statements as a libcst visitor, on every fixture."""
+    from fgi_rewrite.analysis.positions import statements
+
+    class Visitor(cst.CSTVisitor):
+        def __init__(self) -> None:
+            self.classes: list = []
+            self.globals: list = []
+            self.depth = 0
+
+        def visit_ClassDef(self, node: cst.ClassDef) -> None:
+            self.classes.append((node, self.depth))
+            self.depth += 1
+
+        def leave_ClassDef(self, node: cst.ClassDef) -> None:
+            self.depth -= 1
+
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+            self.depth += 1
+
+        def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
+            self.depth -= 1
+
+        def visit_Global(self, node: cst.Global) -> None:
+            self.globals.append(node)
+
+    source = DECORATED + "class Outer:\n    def f(self):\n        global G\n        class Inner:\n            pass\n"
+    for _, text in [("extra", source), *_cases()]:
+        module = cst.parse_module(text)
+        visitor = Visitor()
+        module.visit(visitor)
+        walked = list(statements(module))
+        assert [(n, d) for n, d in walked if isinstance(n, cst.ClassDef)] == visitor.classes
+        assert [n for n, _ in walked if isinstance(n, cst.Global)] == visitor.globals

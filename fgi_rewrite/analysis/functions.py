@@ -12,7 +12,7 @@ import libcst as cst
 from ..plan import Analysis, Parameter, Plan, Position, Refusal, StepSpec, SurrogateSpec
 from .expressions import code, count_loads, is_literal, loaded_names
 from .module_index import ModuleIndex
-from .positions import module_text, statement_code
+from .positions import statements, module_text, statement_code
 from .step import LIKE, SCALAR, dtype_class, recognise_step
 from .symbolic import (
     CTX,
@@ -78,34 +78,16 @@ def find_function_classes(module: cst.Module, index: ModuleIndex) -> list[Functi
 def find_nested_function_classes(module: cst.Module, index: ModuleIndex) -> list[FunctionClass]:
     """Functions defined inside a class or function body: reported, not rewritten."""
     found: list[FunctionClass] = []
-
-    class _Nested(cst.CSTVisitor):
-        depth = 0
-        top: Optional[cst.CSTNode] = None
-
-        def visit_ClassDef(self, node: cst.ClassDef) -> None:
-            if self.depth and any(is_function_base(b.value, index) for b in node.bases):
-                found.append(FunctionClass(node.name.value, node, self.top))
-            self.depth += 1
-
-        def leave_ClassDef(self, node: cst.ClassDef) -> None:
-            self.depth -= 1
-
-        def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-            self.depth += 1
-
-        def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
-            self.depth -= 1
-
     if not _INDENTED_CLASS.search(module_text(module)):
         return found
-    visitor = _Nested()
     for statement in module.body:
-        # Visiting is the cost: only statements whose text has an indented `class` can nest one.
+        # Only statements whose text has an indented `class` can nest one.
         if isinstance(statement, cst.BaseCompoundStatement) and \
                 _INDENTED_CLASS.search(statement_code(module, statement)):
-            visitor.top = statement
-            statement.visit(visitor)
+            for node, depth in statements(statement):
+                if isinstance(node, cst.ClassDef) and depth and \
+                        any(is_function_base(b.value, index) for b in node.bases):
+                    found.append(FunctionClass(node.name.value, node, statement))
     return found
 
 

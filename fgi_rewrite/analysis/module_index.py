@@ -14,7 +14,7 @@ from typing import Optional
 import libcst as cst
 
 from .expressions import dotted_name, is_literal
-from .positions import memo_for, module_text, statement_code
+from .positions import statements, memo_for, module_text, statement_code
 
 
 @dataclass
@@ -180,17 +180,15 @@ def build_module_index(module: cst.Module) -> ModuleIndex:
     scan(module.body)
 
     # `global NAME` in any function rebinds the module's NAME at run time.
-    class _Globals(cst.CSTVisitor):
-        def visit_Global(self, node: cst.Global) -> None:
-            for item in node.names:
-                bind(item.name.value)
-                bind(item.name.value)
-
-    if _GLOBAL_STATEMENT.search(module_text(module)):  # a visit costs far more than the search
+    if _GLOBAL_STATEMENT.search(module_text(module)):  # walking costs far more than the search
         for statement in module.body:
             if isinstance(statement, cst.BaseCompoundStatement) and \
                     _GLOBAL_STATEMENT.search(statement_code(module, statement)):
-                statement.visit(_Globals())
+                for node, _ in statements(statement):
+                    if isinstance(node, cst.Global):
+                        for item in node.names:
+                            bind(item.name.value)
+                            bind(item.name.value)
     # Constants that are reassigned are not constants.
     for name in list(index.constants):
         if index.assigned.get(name, 0) != 1:

@@ -10,11 +10,17 @@ line the statement starts on. Plain code generation (no bookkeeping) gives those
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections import OrderedDict
-from typing import Callable, Mapping, Optional
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Mapping, Optional
 
 import libcst as cst
+from libcst._nodes.internal import CodegenState
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
+
+_BIG_STATEMENT = 50_000  # characters
 
 
 class _Memo:
@@ -65,6 +71,60 @@ def statement_code(module: cst.Module, statement: cst.CSTNode) -> str:
     return text
 
 
+_NEWLINE = re.compile(r"\r\n?|\n")
+
+
+@dataclass(frozen=False)
+class _TargetedCodegenState(CodegenState):
+    """Code generation that notes where some nodes start, as PositionProvider would (their
+    syntactic start, else the start of their whitespace), without bookkeeping for the others."""
+
+    targets: set = field(default_factory=set)
+    found: dict = field(default_factory=dict)
+    counted: int = 0  # tokens already reflected in line/column
+    line: int = 1
+    column: int = 0
+
+    def _here(self) -> tuple[int, int]:
+        tokens = self.tokens
+        for position in range(self.counted, len(tokens)):
+            token = tokens[position]
+            if "\n" in token or "\r" in token:
+                segments = _NEWLINE.split(token)
+                self.line += len(segments) - 1
+                self.column = len(segments[-1])
+            else:
+                self.column += len(token)
+        self.counted = len(tokens)
+        return self.line, self.column
+
+    def before_codegen(self, node: cst.CSTNode) -> None:
+        if node in self.targets and node not in self.found:
+            self.found[node] = self._here()
+
+    @contextmanager
+    def record_syntactic_position(self, node, *, start_node=None, end_node=None) -> Iterator[None]:
+        if node not in self.targets:
+            yield
+            return
+        if start_node is not None:
+            self.targets.add(start_node)
+            yield
+            self.found[node] = self.found[start_node]
+        else:
+            start = self._here()
+            yield
+            self.found[node] = start
+
+
+def _targeted_start(module: cst.Module, statement: cst.CSTNode, node: cst.CSTNode) -> tuple[int, int]:
+    """(line, column 0-based) of `node` in a module holding `statement` alone."""
+    state = _TargetedCodegenState(default_indent=module.default_indent, default_newline=module.default_newline,
+                                  targets={node})
+    module.with_changes(body=[statement], header=[], footer=[])._codegen(state)
+    return state.found[node]
+
+
 class StatementPositions:
     """`position_of(node)` -> (line, column), 1-based, for nodes of `module`.
 
@@ -76,7 +136,6 @@ class StatementPositions:
         self.parents = parents
         self._first_lines: Optional[dict[cst.CSTNode, int]] = None
         self._ranges: dict[cst.CSTNode, Mapping[cst.CSTNode, CodeRange]] = {}
-        self._everywhere: Optional[Mapping[cst.CSTNode, CodeRange]] = None
 
     def _first_line(self, statement: cst.CSTNode) -> int:
         """The line on which `statement`'s code (its leading blank lines and comments included)
@@ -116,6 +175,10 @@ class StatementPositions:
             line = self._first_line(node) + len(node.leading_lines) + len(node.lines_after_decorators)
             line += sum(self.module.code_for_node(d).count("\n") for d in node.decorators)
             return line, 1
+        if statement not in self._ranges and len(statement_code(self.module, statement)) > _BIG_STATEMENT:
+            # One node of a big statement (a class of thousands of lines): no map of all of it.
+            line, column = _targeted_start(self.module, statement, node)
+            return line - 1 + self._first_line(statement), column + 1
         start = self._ranges_in(statement)[node].start
         return start.line - 1 + self._first_line(statement), start.column + 1
 
@@ -127,11 +190,15 @@ class StatementPositions:
             try:
                 return self.position_of(node, elsewhere or statement)
             except KeyError:
-                # Rare: one pass over the whole module, as libcst does.
-                if self._everywhere is None:
-                    self._everywhere = MetadataWrapper(self.module, unsafe_skip_copy=True).resolve(PositionProvider)
-                start = self._everywhere[node].start
-                return start.line, start.column + 1
+                # A node in no statement given: look in every top-level definition (rare).
+                for other in self.module.body:
+                    if isinstance(other, (cst.FunctionDef, cst.ClassDef)) and other is not statement:
+                        try:
+                            line, column = _targeted_start(self.module, other, node)
+                        except KeyError:
+                            continue
+                        return line - 1 + self._first_line(other), column + 1
+                raise
 
         return position_of
 
@@ -161,3 +228,34 @@ def parent_map(root: cst.CSTNode) -> dict[cst.CSTNode, cst.CSTNode]:
                         parents[child] = node
                         stack.append(child)
     return parents
+
+
+def _children(node: cst.CSTNode) -> list[cst.CSTNode]:
+    names = _CHILD_FIELDS.get(type(node))
+    if names is None:
+        names = _CHILD_FIELDS[type(node)] = tuple(f.name for f in dataclasses.fields(node))
+    children: list[cst.CSTNode] = []
+    for name in names:
+        value = getattr(node, name)
+        if isinstance(value, cst.CSTNode):
+            children.append(value)
+        elif isinstance(value, (list, tuple)):
+            children.extend(child for child in value if isinstance(child, cst.CSTNode))
+    return children
+
+
+_BLOCK_PARTS = (cst.BaseStatement, cst.BaseSmallStatement, cst.BaseSuite, cst.Else, cst.ExceptHandler,
+                cst.ExceptStarHandler, cst.Finally, cst.MatchCase)
+
+
+def statements(root: cst.CSTNode) -> Iterator[tuple[cst.CSTNode, int]]:
+    """Every statement below `root` (and the blocks holding them), with the number of class and
+    function definitions around it (below `root`), depth first, statements of a block in source
+    order. Expressions are not entered (no statement lies in one): many times faster than a
+    visitor."""
+    stack: list[tuple[cst.CSTNode, int]] = [(root, 0)]
+    while stack:
+        node, depth = stack.pop()
+        yield node, depth
+        inner = depth + 1 if isinstance(node, (cst.ClassDef, cst.FunctionDef)) else depth
+        stack.extend((child, inner) for child in reversed(_children(node)) if isinstance(child, _BLOCK_PARTS))
