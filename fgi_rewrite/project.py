@@ -94,7 +94,9 @@ class ProjectReferences:
 
     def text_of(self, path: Path) -> Optional[str]:
         """One file's text as first read (None: not below the root, or unreadable)."""
-        return self._files().get(path.resolve())
+        files = self._files()
+        found = files.get(path)  # callers mostly pass real paths already: no system call
+        return found if found is not None else files.get(path.resolve())
 
     def texts(self, overrides: Optional[dict[Path, str]] = None) -> dict[Path, str]:
         """Every Python file below the root (resolved path -> text), with `overrides` applied."""
