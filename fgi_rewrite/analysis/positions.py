@@ -21,6 +21,7 @@ from libcst._nodes.internal import CodegenState
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 _BIG_STATEMENT = 50_000  # characters
+_SINGLE_LOOKUPS = 2  # nodes of one statement looked up one by one before mapping all of them
 
 
 class _Memo:
@@ -136,6 +137,7 @@ class StatementPositions:
         self.parents = parents
         self._first_lines: Optional[dict[cst.CSTNode, int]] = None
         self._ranges: dict[cst.CSTNode, Mapping[cst.CSTNode, CodeRange]] = {}
+        self._asked: dict[cst.CSTNode, int] = {}  # statement -> lookups without a map
 
     def _first_line(self, statement: cst.CSTNode) -> int:
         """The line on which `statement`'s code (its leading blank lines and comments included)
@@ -175,10 +177,13 @@ class StatementPositions:
             line = self._first_line(node) + len(node.leading_lines) + len(node.lines_after_decorators)
             line += sum(self.module.code_for_node(d).count("\n") for d in node.decorators)
             return line, 1
-        if statement not in self._ranges and len(statement_code(self.module, statement)) > _BIG_STATEMENT:
-            # One node of a big statement (a class of thousands of lines): no map of all of it.
-            line, column = _targeted_start(self.module, statement, node)
-            return line - 1 + self._first_line(statement), column + 1
+        if statement not in self._ranges:
+            asked = self._asked[statement] = self._asked.get(statement, 0) + 1
+            if asked <= _SINGLE_LOOKUPS or len(statement_code(self.module, statement)) > _BIG_STATEMENT:
+                # A few nodes, or one of a big statement (a class of thousands of lines): their
+                # starts alone cost about one code generation each; a map of all nodes, four.
+                line, column = _targeted_start(self.module, statement, node)
+                return line - 1 + self._first_line(statement), column + 1
         start = self._ranges_in(statement)[node].start
         return start.line - 1 + self._first_line(statement), start.column + 1
 
