@@ -141,6 +141,7 @@ def build_project(sources: dict[Path, str],
         if summary is not None:
             project.modules[name] = summary
             project.sources[name] = source
+    project.learn_renames(sources.values())
     return project
 
 

@@ -550,6 +550,7 @@ def _project_index(root: Path, targets: list[Path]) -> Optional[ProjectIndex]:
     project = build_project(relevant)
     if not project.candidates:
         return None
+    project.learn_renames(texts.values())
     project.modules.paths = {module_name_for(path)[0]: str(path) for path in texts}
     # What the result for a file may take from the index: the fingerprint, and the imports of
     # every file (a re-export through a module read on demand).

@@ -43,3 +43,44 @@ def test_a_subset_of_files_uses_the_whole_project(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert (work / "snn" / "models.py").read_text() == (PROJECT / "expected" / "snn" / "models.py").read_text()
     assert (work / "snn" / "surrogate.py").read_text() == (PROJECT / "input" / "snn" / "surrogate.py").read_text()
+
+
+CORE = '''import torch
+
+
+class Spike(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return (x > 0).float()
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        return grad_output / (1.0 + x.abs()) ** 2
+
+
+spike = Spike.apply
+'''
+
+
+def test_names_reached_through_modules_the_first_pass_does_not_read(tmp_path: Path) -> None:
+    """A re-export through a plain module (no Function in it, not a package __init__) is
+    followed on demand, and a Function imported under another name is still found."""
+    work = tmp_path / "project"
+    (work / "pkg").mkdir(parents=True)
+    (work / "pyproject.toml").write_text("")
+    (work / "pkg" / "__init__.py").write_text("from .api import fire\n")
+    (work / "pkg" / "api.py").write_text("from .core import spike as fire\n")
+    (work / "pkg" / "core.py").write_text(CORE)
+    (work / "main.py").write_text("import torch\nfrom pkg import fire\n\n\ndef run(x):\n    return fire(x)\n")
+    (work / "other.py").write_text(
+        "import torch\nfrom pkg.core import Spike as Renamed\n\n\ndef run(x):\n    return Renamed.apply(x)\n")
+    result = _cli("--diff", "-j", "1", ".", cwd=work)
+    assert result.returncode == 0, result.stderr
+    assert "-    return fire(x)" in result.stdout and "-    return Renamed.apply(x)" in result.stdout
+    assert "+    return (x > 0).float() + (" in result.stdout
+    written = _cli("-j", "2", ".", cwd=work)
+    assert written.returncode == 0, written.stderr
+    assert "class Spike" in (work / "pkg" / "core.py").read_text()  # still imported by name elsewhere
+    assert _cli("--check", "-j", "2", ".", cwd=work).returncode == 0

@@ -251,6 +251,9 @@ class ProjectIndex:
     sources: dict[str, str] = field(default_factory=dict, repr=False)
     analyser: Optional[Analyser] = None
     cache_key: Optional[str] = None  # set by the CLI: the fingerprint of what other files depend on
+    # Names that some module binds to a Function or alias by `import ... as NAME` (renames of
+    # renames too): a file spelling only such a name can still call one.
+    renamed: set[str] = field(default_factory=set)
     _mention: Optional[object] = field(default=None, repr=False, compare=False)
     _defined: Optional[dict] = field(default=None, repr=False, compare=False)
     # Per process, never pickled: analyses made, and modules parsed by source text (the
@@ -341,6 +344,25 @@ class ProjectIndex:
     def is_module(self, qualified: str) -> bool:
         return qualified in self.modules
 
+    def learn_renames(self, texts: Iterable[str]) -> None:
+        """Collect `import ... Fn as NAME` renames of the candidate names from these texts."""
+        import re
+
+        trailing, leading = re.compile(r"(\w+)[ \t]*$"), re.compile(r"[ \t]*(\w+)")
+        pairs: set[tuple[str, str]] = set()
+        for text in texts:
+            pieces = text.split(" as ")  # a plain split: far faster than a regex over the text
+            for left, right in zip(pieces, pieces[1:]):
+                before, after = trailing.search(left[-100:]), leading.match(right)
+                if before is not None and after is not None:
+                    pairs.add((before.group(1), after.group(1)))
+        known = {name for s in self.modules.values() for name in (*s.function_classes, *s.apply_aliases)}
+        while known:  # renames of renames too
+            found = {new for old, new in pairs if old in known} - self.renamed - known
+            self.renamed |= found
+            known = found
+        self._mention = None
+
     def mentioned_in(self, source: str) -> bool:
         """Text prefilter: could this file hold a call of a Function of the project? Only
         spellings that can be one count: `Name.apply`, `Name().apply`, or an alias `alias`."""
@@ -349,7 +371,7 @@ class ProjectIndex:
 
             summaries = [s for s in self.modules.values() if s.function_classes]
             functions = sorted({name for s in summaries for name in s.function_classes})
-            aliases = sorted({name for s in summaries for name in s.apply_aliases})
+            aliases = sorted({name for s in summaries for name in s.apply_aliases} | self.renamed)
             parts = []
             if functions:
                 parts.append(r"\b(?:" + "|".join(map(re.escape, functions)) + r")\s*(?:\(\s*\))?\s*\.\s*apply\b")
