@@ -1,10 +1,14 @@
-"""Source positions of nodes, computed one top-level statement at a time.
+"""Cheap stand-ins for libcst's metadata providers and visitors, for big trees.
 
-libcst's PositionProvider generates the code of the whole module, with bookkeeping for every
-token; a report needs the positions of a handful of nodes (Function classes, call sites, the
-node a refusal points at). A top-level statement always starts at column 0, so the position
-of a node inside it is its position in a module holding that statement alone, shifted by the
-line the statement starts on. Plain code generation (no bookkeeping) gives those lines.
+* Positions, one top-level statement at a time. libcst's PositionProvider generates the code of
+  the whole module with bookkeeping for every token; a report needs the positions of a handful
+  of nodes (Function classes, call sites, the node a refusal points at). A top-level statement
+  starts at column 0, so a node's position inside it is its position in a module holding that
+  statement alone, shifted by the line the statement starts on.
+* A parent map and a statement-only walk that read the nodes' dataclass fields directly.
+* A per-module memo of the statements' text, the source text and the module index.
+
+tests/test_positions.py holds each to libcst's own answer on every fixture.
 """
 
 from __future__ import annotations
@@ -17,8 +21,12 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator, Mapping, Optional
 
 import libcst as cst
-from libcst._nodes.internal import CodegenState
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
+
+try:  # the base of libcst's own position-tracking states; private, so a fallback exists
+    from libcst._nodes.internal import CodegenState
+except ImportError:  # pragma: no cover - a libcst that moved it: map whole statements instead
+    CodegenState = None  # type: ignore[assignment,misc]
 
 _BIG_STATEMENT = 50_000  # characters
 _SINGLE_LOOKUPS = 2  # nodes of one statement looked up one by one before mapping all of them
@@ -76,7 +84,7 @@ _NEWLINE = re.compile(r"\r\n?|\n")
 
 
 @dataclass(frozen=False)
-class _TargetedCodegenState(CodegenState):
+class _TargetedCodegenState(CodegenState or object):  # type: ignore[misc]
     """Code generation that notes where some nodes start, as PositionProvider would (their
     syntactic start, else the start of their whitespace), without bookkeeping for the others."""
 
@@ -120,9 +128,13 @@ class _TargetedCodegenState(CodegenState):
 
 def _targeted_start(module: cst.Module, statement: cst.CSTNode, node: cst.CSTNode) -> tuple[int, int]:
     """(line, column 0-based) of `node` in a module holding `statement` alone."""
+    alone = module.with_changes(body=[statement], header=[], footer=[])
+    if CodegenState is None:
+        start = MetadataWrapper(alone, unsafe_skip_copy=True).resolve(PositionProvider)[node].start
+        return start.line, start.column
     state = _TargetedCodegenState(default_indent=module.default_indent, default_newline=module.default_newline,
                                   targets={node})
-    module.with_changes(body=[statement], header=[], footer=[])._codegen(state)
+    alone._codegen(state)
     return state.found[node]
 
 
