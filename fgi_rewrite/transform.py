@@ -216,6 +216,10 @@ def rewrite_module(
             if isinstance(receiver, cst.Name) and receiver.value in plans and index.is_unique(receiver.value):
                 return receiver.value, plans[receiver.value], local_names(receiver.value)
         if spelling is not None and project is not None:
+            if isinstance(value, cst.Attribute) and value.attr.value == "apply":
+                receiver = strip_parens(value.value)
+                if isinstance(receiver, cst.Call) and not receiver.args:
+                    value = value.with_changes(value=receiver.func)  # `Fn().apply`: resolve `Fn`
             head = value
             while isinstance(head, cst.Attribute):
                 head = head.value
