@@ -292,14 +292,20 @@ def run_tasks(tasks: list[Task], job: Job, jobs: int, progress: Progress,
     # first, one at a time, biggest first, so that no worker is left with a queue of them.
     heavy.sort(key=lambda i: -_size(tasks[i]))
     heavy_set = set(heavy)
-    light = [i for i in range(len(tasks)) if i not in heavy_set]
-    chunksize = max(1, min(32, len(light) // (jobs * 8)))
+    # Syntax checks are spread over the workers too; files that are only read are read here,
+    # meanwhile (sending one to a worker costs more than reading it).
+    checked = [i for i in range(len(tasks)) if i not in heavy_set and tasks[i].syntax_check]
+    read_here = [i for i in range(len(tasks)) if i not in heavy_set and not tasks[i].syntax_check]
+    chunksize = max(1, min(32, len(checked) // (jobs * 8)))
     overrides = job.overrides if job.overrides is not pool.job.overrides else None
     try:
         results: dict[int, Outcome] = {}
         heavy_results = pool.map([tasks[i] for i in heavy], overrides, 1)
-        light_results = pool.map([tasks[i] for i in light], overrides, chunksize)
-        for order, results_in_order in ((heavy, heavy_results), (light, light_results)):
+        checked_results = pool.map([tasks[i] for i in checked], overrides, chunksize)
+        for i in read_here:
+            results[i] = process_file(tasks[i], job)
+            progress.step()
+        for order, results_in_order in ((heavy, heavy_results), (checked, checked_results)):
             for i, outcome in zip(order, results_in_order):
                 results[i] = outcome
                 progress.step()
