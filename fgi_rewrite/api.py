@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-import symtable
-import warnings
 from pathlib import Path
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
-import black
 import libcst as cst
 
-from .files import may_matter
+if TYPE_CHECKING:
+    import black
+
+from .files import may_matter, syntax_error  # noqa: F401 (syntax_error: part of the API)
 from .project import attribute_assigned_outside, mentioned_outside
 from .formatting import format_file, is_black_clean
 
@@ -40,7 +40,7 @@ def rewrite_source(
     finite_only: bool = False,
     remove_unused: bool = True,
     referenced_elsewhere: Optional[Callable[[str], bool]] = None,
-    black_mode: Optional[black.Mode] = None,
+    black_mode: Optional["black.Mode"] = None,
     inline_constants: bool = False,
     project: Optional[ProjectIndex] = None,
     module_name: Optional[str] = None,
@@ -73,13 +73,12 @@ def rewrite_source(
         return FileResult(path, source, source, error=refusal)
     options = RewriteOptions(form=form, finite_only=finite_only, remove_unused=remove_unused, black_mode=black_mode,
                              inline_constants=inline_constants, formatted=formatted)
-    mode = black_mode or black.Mode()
     outcome = rewrite_module(module, path, options, referenced_elsewhere, project, module_name, is_package,
                              attribute_assigned_elsewhere, source)
     new_source = outcome.module.code
-    if formatted and new_source != source and is_black_clean(_lf(source), mode):
+    if formatted and new_source != source and is_black_clean(_lf(source), black_mode):
         # A black-clean file stays black-clean (generated functions need blank lines around them).
-        new_source = format_file(_lf(new_source), mode)
+        new_source = format_file(_lf(new_source), black_mode)
         if newline == "\r\n":
             new_source = new_source.replace("\n", "\r\n")
     return FileResult(
@@ -94,20 +93,6 @@ def rewrite_source(
 
 def _lf(text: str) -> str:
     return text.replace("\r\n", "\n")
-
-
-def syntax_error(source: str, path: str) -> Optional[Refusal]:
-    """CPython's verdict on the syntax, several times faster than a libcst parse (symtable parses
-    and builds scopes without the AST objects of ast.parse or the code generation of compile)."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            symtable.symtable(source, path, "exec")
-    except SyntaxError as error:
-        return Refusal("FGI902", f"cannot parse: {error.msg}", Position(path, error.lineno or 1, error.offset or 1))
-    except (ValueError, RecursionError, MemoryError) as error:  # e.g. NUL bytes
-        return Refusal("FGI902", f"cannot parse: {error}", Position(path, 1, 1))
-    return None
 
 
 def analyse_source(source: str, path: str = "<string>", module: Optional[cst.Module] = None,

@@ -28,14 +28,12 @@ from typing import Any, Optional
 import click
 
 from . import __version__
-from .api import rewrite_source
 from .cache import Cache, content_digest
 from .config import Config, ConfigError, Selection, compile_regex, load_config, parse_codes, selection_from
 from .discovery import DEFAULT_INCLUDE, Finder
-from .files import DecodeError, decode, may_matter, write_atomically
+from .files import DecodeError, decode, may_matter, syntax_error, write_atomically
 from .plan import FileResult, Position, Refusal
 from .analysis.project_index import ProjectIndex, module_name_for
-from .api import build_project, syntax_error
 from .project import references_for
 from .report import Summary, github_lines, text_lines, write_json
 
@@ -44,6 +42,14 @@ PROGRESS_MIN_FILES = 50  # show progress on a terminal from this many files
 # Cache entries of files that were only read (not syntax-checked) carry this before the digest.
 UNCHECKED = "unchecked:"
 POOL_MIN_CHECKS = 100  # syntax checks of files that cannot matter: fewer are not worth a pool
+
+
+def rewrite_source(*args: Any, **kwargs: Any) -> FileResult:
+    """api.rewrite_source, imported on first use: libcst and the analysis take a tenth of a
+    second to import, which a run over files that cannot matter never needs."""
+    from .api import rewrite_source as rewrite
+
+    return rewrite(*args, **kwargs)
 
 
 def _relative(path: Path) -> str:
@@ -553,6 +559,8 @@ def _project_index(root: Path, targets: list[Path]) -> Optional[ProjectIndex]:
         return None  # no Function anywhere: nothing for other files to call
     relevant = {path: text for path, text in texts.items()
                 if path.name == "__init__.py" or _PROJECT_RELEVANT.search(text)}
+    from .api import build_project
+
     project = build_project(relevant)
     if not project.candidates:
         return None

@@ -30,9 +30,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Optional, Sequence
 
-import black
+if TYPE_CHECKING:
+    import black
 
 try:  # Python 3.11+
     import tomllib
@@ -76,7 +77,7 @@ class Config:
     root: Path
     path: Optional[Path] = None  # the file read, if any
     values: dict[str, Any] = field(default_factory=dict)  # validated, underscored keys
-    black_mode: Optional[black.Mode] = None  # None: no [tool.black], black's defaults
+    black_mode: Optional["black.Mode"] = None  # None: no [tool.black], black's defaults
     warnings: tuple[str, ...] = ()
 
     def get(self, key: str, default: Any = None) -> Any:
@@ -155,7 +156,9 @@ def compile_regex(value: str) -> "re.Pattern[str]":
     return re.compile(f"(?x){value}" if "\n" in value else value)
 
 
-def black_mode_from(table: dict, where: str = "[tool.black]") -> black.Mode:
+def black_mode_from(table: dict, where: str = "[tool.black]") -> "black.Mode":
+    import black  # only a project with [tool.black] pays for importing it here
+
     values = _normalise(table)
     kwargs: dict[str, Any] = {}
     if "line_length" in values:

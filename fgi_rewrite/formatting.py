@@ -1,21 +1,36 @@
-"""Format emitted code with black, without reformatting anything the tool did not write."""
+"""Format emitted code with black, without reformatting anything the tool did not write.
+
+black is imported on first use: a run that formats nothing (`--check`, or no file to rewrite)
+does not pay for importing it."""
 
 from __future__ import annotations
 
-import black
+from typing import TYPE_CHECKING, Optional
 
-_MODE = black.Mode()
+if TYPE_CHECKING:
+    import black
 
 
-def is_black_clean(source: str, mode: black.Mode = _MODE) -> bool:
+def default_mode() -> "black.Mode":
+    import black
+
+    return black.Mode()
+
+
+def is_black_clean(source: str, mode: Optional["black.Mode"] = None) -> bool:
+    import black
+
     try:
-        return black.format_str(source, mode=mode) == source
+        return black.format_str(source, mode=mode or black.Mode()) == source
     except Exception:  # black cannot parse everything libcst can (and vice versa)
         return False
 
 
-def format_snippet(code: str, indent_width: int, mode: black.Mode = _MODE) -> str:
+def format_snippet(code: str, indent_width: int, mode: Optional["black.Mode"] = None) -> str:
     """Format a statement as black would at the given indentation depth."""
+    import black
+
+    mode = mode or black.Mode()
     narrower = black.Mode(
         line_length=max(40, mode.line_length - indent_width),
         string_normalization=mode.string_normalization,
@@ -28,9 +43,11 @@ def format_snippet(code: str, indent_width: int, mode: black.Mode = _MODE) -> st
         return code
 
 
-def format_file(source: str, mode: black.Mode = _MODE) -> str:
+def format_file(source: str, mode: Optional["black.Mode"] = None) -> str:
+    import black
+
     try:
-        return black.format_str(source, mode=mode)
+        return black.format_str(source, mode=mode or black.Mode())
     except black.NothingChanged:  # only raised by format_file_contents, but be safe
         return source
     except Exception:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional, Union
+from typing import TYPE_CHECKING, Optional, Union
 
-import libcst as cst
+if TYPE_CHECKING:  # annotations only: the CLI needs no libcst for files that cannot matter
+    import libcst as cst
 
 from .codes import CODES
 

@@ -15,10 +15,12 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
-import black
 import libcst as cst
+
+if TYPE_CHECKING:
+    import black
 from libcst.metadata import (
     MetadataWrapper,
     Scope,
@@ -43,7 +45,7 @@ class RewriteOptions:
     form: str = "inline"  # "inline" or "function"
     finite_only: bool = False
     remove_unused: bool = True
-    black_mode: Optional[black.Mode] = None  # the project's black settings
+    black_mode: Optional["black.Mode"] = None  # the project's black settings (None: black's defaults)
     inline_constants: bool = False  # substitute literal module constants (TorchScript-friendly)
     formatted: bool = True  # False: no black (the text only tells whether the file changes)
 
@@ -348,7 +350,7 @@ def rewrite_module(
     }
     touched_lines = {_enclosing_line(call, parents) for call in replacements} - {None}
     transformer = _Applier(replacements, hoisted, removable, alias_statements, generated, touched_lines, module,
-                          options.black_mode or black.Mode(), new_imports, options.formatted)
+                          options.black_mode, new_imports, options.formatted)
     new_module = module.visit(transformer)
     # In a package's __init__, an import may be a re-export that other files rely on.
     new_module = _prune_imports(module, new_module, scopes, referenced_elsewhere if is_package else None)

@@ -84,3 +84,15 @@ def test_names_reached_through_modules_the_first_pass_does_not_read(tmp_path: Pa
     assert written.returncode == 0, written.stderr
     assert "class Spike" in (work / "pkg" / "core.py").read_text()  # still imported by name elsewhere
     assert _cli("--check", "-j", "2", ".", cwd=work).returncode == 0
+
+
+def test_a_tree_without_functions_never_imports_libcst_or_black(tmp_path: Path) -> None:
+    """Start-up is most of such a run: the parser and the formatter are imported on first use."""
+    (tmp_path / "plain.py").write_text("x = 1\n")
+    (tmp_path / "pyproject.toml").write_text("")
+    probe = ("import sys\nfrom fgi_rewrite.cli import main\nsys.argv = ['fgi-rewrite', '--check', '.']\n"
+             "try:\n    main()\nexcept SystemExit as exit:\n    assert exit.code == 0, exit.code\n"
+             "assert 'libcst' not in sys.modules and 'black' not in sys.modules, "
+             "[m for m in ('libcst', 'black') if m in sys.modules]\n")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

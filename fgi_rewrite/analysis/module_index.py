@@ -14,6 +14,7 @@ from typing import Optional
 import libcst as cst
 
 from .expressions import dotted_name, is_literal
+from .module_names import absolute_target
 from .positions import statements, memo_for, module_text, statement_code
 
 
@@ -56,26 +57,6 @@ class ModuleIndex:
     def absolute(self, target: str) -> str:
         """An import target of this module with its leading dots resolved."""
         return absolute_target(self.name, self.is_package, target)
-
-
-def resolve_relative(module: str, is_package: bool, level: int, target: Optional[str]) -> Optional[str]:
-    """`from ..a import b` in module `p.q.r` -> "p.a"."""
-    if level == 0:
-        return target
-    base = module.split(".") if is_package else module.split(".")[:-1]
-    if level - 1 > len(base):
-        return None
-    if level > 1:
-        base = base[: len(base) - (level - 1)]
-    return ".".join(base + ([target] if target else []))
-
-
-def absolute_target(module: str, is_package: bool, target: str) -> str:
-    """`..a.b` as written in module `module` -> "p.a.b"; unchanged when absolute or unresolvable."""
-    if not target.startswith("."):
-        return target
-    level = len(target) - len(target.lstrip("."))
-    return resolve_relative(module, is_package, level, target.lstrip(".") or None) or target
 
 
 def _record_import(index: ModuleIndex, node: cst.CSTNode) -> None:

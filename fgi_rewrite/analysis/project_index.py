@@ -11,12 +11,13 @@ import ast
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Mapping, Optional
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Mapping, Optional
 
-import libcst as cst
+if TYPE_CHECKING:  # annotations only: indexing a tree needs no libcst
+    import libcst as cst
 
 from ..plan import Plan, Refusal
-from .module_index import absolute_target, resolve_relative
+from .module_names import absolute_target, resolve_relative
 
 _MAX_RESOLUTION_STEPS = 32
 
