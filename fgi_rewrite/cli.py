@@ -34,7 +34,7 @@ from .discovery import DEFAULT_INCLUDE, Finder
 from .files import DecodeError, decode, may_matter, syntax_error, write_atomically
 from .plan import FileResult, Position, Refusal
 from .analysis.project_index import ProjectIndex, module_name_for
-from .project import references_for
+from .project import mentions, references_for
 from .report import Summary, github_lines, text_lines, write_json
 
 EXIT_OK, EXIT_PENDING, EXIT_USAGE, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 123, 130
@@ -606,9 +606,15 @@ def _run_in_phases(tasks: list[Task], job: Job, jobs: int, progress: Progress) -
         workers.close()
     final = _rewritten_texts(tasks, outcomes)
     references = references_for(Path(job.root))
+    # Only a file the second phase changed can change an answer: ask only about the names
+    # that such a file spells, before or after (a search of every file for each name costs).
+    late = {path: text for path, text in final.items() if first.get(path) != text}
     for i in homes:
         target = Path(tasks[i].target)
-        names = defined[module_name_for(target)[0]]
+        own = target.resolve()
+        names = [name for name in defined[module_name_for(target)[0]] if any(
+            mentions(text, name) for path, after in late.items() if path != own
+            for text in (after, first.get(path) or references.text_of(path) or ""))]
         seen, now = references.referenced_outside(target, first), references.referenced_outside(target, final)
         if any(seen(name) != now(name) for name in names):
             outcomes[i] = process_file(dataclasses.replace(tasks[i], expected=None),

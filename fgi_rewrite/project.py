@@ -41,7 +41,8 @@ def find_project_root(paths: Iterable[Path]) -> Path:
     return common
 
 
-def _mentions(text: str, name: str) -> bool:
+def mentions(text: str, name: str) -> bool:
+    """Does `text` contain the identifier `name`?"""
     # The substring test runs at memory speed; the regex only confirms the few hits.
     return name in text and re.search(rf"\b{re.escape(name)}\b", text) is not None
 
@@ -50,7 +51,7 @@ def mentioned_outside(own: Path, texts: dict[Path, str]) -> Callable[[str], bool
     """`mentioned(name)`: does a file other than `own` contain the identifier `name`?"""
 
     def mentioned(name: str) -> bool:
-        return any(_mentions(text, name) for other, text in texts.items() if other != own)
+        return any(mentions(text, name) for other, text in texts.items() if other != own)
 
     return mentioned
 
@@ -112,7 +113,7 @@ class ProjectReferences:
 
         def referenced(name: str) -> bool:
             holders = [p for p in self._holders(name) if p not in replaced]
-            holders += [p for p, text in replaced.items() if _mentions(text, name)]
+            holders += [p for p, text in replaced.items() if mentions(text, name)]
             return any(p != own for p in holders)
 
         return referenced
@@ -121,7 +122,7 @@ class ProjectReferences:
         """The files (as first read) that mention `name`; each name is searched for once."""
         found = self._mentioned.get(name)
         if found is None:
-            found = self._mentioned[name] = frozenset(p for p, text in self._files().items() if _mentions(text, name))
+            found = self._mentioned[name] = frozenset(p for p, text in self._files().items() if mentions(text, name))
         return found
 
     def attribute_assigned_outside(self, path: Path) -> Callable[[str], bool]:
