@@ -19,14 +19,13 @@ from .analysis.functions import analyse_function, find_function_classes
 from .analysis.module_index import ModuleIndex, build_module_index, module_index_for
 from .analysis.positions import remember_source
 from .analysis.positions import StatementPositions
-from .analysis.project_index import (
+from .analysis.project_index import (  # noqa: F401 (build_project: part of the API)
     ModuleAnalysis,
-    ModuleSummary,
     ProjectFunction,
     ProjectIndex,
     bindings_for,
+    build_project,
     module_name_for,
-    summarise_module,
 )
 from .plan import FileResult, Plan, Position, Refusal
 from .transform import RewriteOptions, rewrite_module
@@ -109,25 +108,6 @@ def analyse_source(source: str, path: str = "<string>", module: Optional[cst.Mod
         analysis = analyse_function(function, index, path, positions.within(function.statement), foreign)
         (plans if isinstance(analysis, Plan) else refusals).append(analysis)  # type: ignore[arg-type]
     return plans, refusals
-
-
-def build_project(sources: dict[Path, str],
-                  summaries: Optional[dict[Path, Optional[ModuleSummary]]] = None) -> ProjectIndex:
-    """First pass over all files: module names, imports, re-exports, and the classes that may
-    be Functions, all read with `ast`. Each module's libcst analysis (`analyse_module`) runs
-    when a file first needs it. `summaries` may hold module summaries the caller already made."""
-    project = ProjectIndex(analyser=analyse_module)
-    for path, source in sources.items():
-        name, is_package = module_name_for(path)
-        if summaries is not None and path in summaries:
-            summary = summaries[path]
-        else:
-            summary = summarise_module(source, path, name, is_package)
-        if summary is not None:
-            project.modules[name] = summary
-            project.sources[name] = source
-    project.learn_renames(sources.values())
-    return project
 
 
 def analyse_module(project: ProjectIndex, name: str) -> ModuleAnalysis:

@@ -33,7 +33,7 @@ from .config import Config, ConfigError, Selection, compile_regex, load_config, 
 from .discovery import DEFAULT_INCLUDE, Finder
 from .files import DecodeError, decode, may_matter, syntax_error, write_atomically
 from .plan import FileResult, Position, Refusal
-from .analysis.project_index import ProjectIndex, module_name_for
+from .analysis.project_index import ProjectIndex, build_project, module_name_for
 from .project import mentions, references_for
 from .report import Summary, github_lines, text_lines, write_json
 
@@ -559,8 +559,6 @@ def _project_index(root: Path, targets: list[Path]) -> Optional[ProjectIndex]:
         return None  # no Function anywhere: nothing for other files to call
     relevant = {path: text for path, text in texts.items()
                 if path.name == "__init__.py" or _PROJECT_RELEVANT.search(text)}
-    from .api import build_project
-
     project = build_project(relevant)
     if not project.candidates:
         return None

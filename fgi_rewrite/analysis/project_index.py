@@ -445,3 +445,30 @@ _KNOWN_MODULES = frozenset({"torch", "math", "numpy", "torch.nn", "torch.nn.func
 
 def _looks_like_module(target: str) -> bool:
     return target in _KNOWN_MODULES or target.split(".")[0] in ("math",) and "." not in target
+
+
+def build_project(sources: dict[Path, str],
+                  summaries: Optional[dict[Path, Optional[ModuleSummary]]] = None) -> ProjectIndex:
+    """First pass over all files: module names, imports, re-exports, and the classes that may
+    be Functions, all read with `ast`. Each module's libcst analysis (`api.analyse_module`)
+    runs when a file first needs it, in the process that needs it. `summaries` may hold module summaries the caller already made."""
+    project = ProjectIndex(analyser=_analyse_module)
+    for path, source in sources.items():
+        name, is_package = module_name_for(path)
+        if summaries is not None and path in summaries:
+            summary = summaries[path]
+        else:
+            summary = summarise_module(source, path, name, is_package)
+        if summary is not None:
+            project.modules[name] = summary
+            project.sources[name] = source
+    project.learn_renames(sources.values())
+    return project
+
+
+def _analyse_module(project: "ProjectIndex", name: str) -> ModuleAnalysis:
+    """api.analyse_module, imported when the first analysis runs: the index itself needs no
+    libcst, so the main process of a run does not import it for the first pass."""
+    from ..api import analyse_module
+
+    return analyse_module(project, name)
