@@ -11,7 +11,7 @@ import libcst as cst
 if TYPE_CHECKING:
     import black
 
-from .files import may_matter, syntax_error  # noqa: F401 (syntax_error: part of the API)
+from .files import syntax_error  # noqa: F401 (part of the API)
 from .project import attribute_assigned_outside, mentioned_outside
 from .formatting import format_file, is_black_clean
 
@@ -26,6 +26,7 @@ from .analysis.project_index import (  # noqa: F401 (build_project: part of the 
     bindings_for,
     build_project,
     module_name_for,
+    worth_parsing,
 )
 from .plan import FileResult, Plan, Position, Refusal
 from .transform import RewriteOptions, rewrite_module
@@ -53,7 +54,7 @@ def rewrite_source(
     `parsed` maps source texts to modules already parsed (ProjectIndex.parsed).
     `formatted=False` skips black: the new text is then only good for telling whether the file
     changes (what `--check` asks), and the run is much faster on big modules."""
-    if not may_matter(source) and not (project is not None and project.mentioned_in(source)):
+    if not worth_parsing(source, project):
         # Cannot contain a Function or a call of one: only vet the syntax.
         return FileResult(path, source, source, error=syntax_error(source, path))
     newline = "\r\n" if "\r\n" in source else "\n"

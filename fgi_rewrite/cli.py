@@ -31,9 +31,9 @@ from . import __version__
 from .cache import Cache, content_digest
 from .config import Config, ConfigError, Selection, compile_regex, load_config, parse_codes, selection_from
 from .discovery import DEFAULT_INCLUDE, Finder
-from .files import DecodeError, decode, may_matter, syntax_error, write_atomically
+from .files import DecodeError, decode, display_path, may_matter, syntax_error, write_atomically
 from .plan import FileResult, Position, Refusal
-from .analysis.project_index import ProjectIndex, build_project, module_name_for
+from .analysis.project_index import ProjectIndex, build_project, module_name_for, worth_parsing
 from .project import mentions, references_for
 from .report import Summary, github_lines, text_lines, write_json
 
@@ -50,13 +50,6 @@ def rewrite_source(*args: Any, **kwargs: Any) -> FileResult:
     from .api import rewrite_source as rewrite
 
     return rewrite(*args, **kwargs)
-
-
-def _relative(path: Path) -> str:
-    try:
-        return os.path.relpath(path)
-    except ValueError:
-        return str(path)
 
 
 def unified_diff(old: str, new: str, name: str) -> str:
@@ -181,8 +174,7 @@ def process_file(task: Task, job: Job) -> Outcome:
 
     project = job.project
     module_name, is_package = module_name_for(target) if project is not None else ("", False)
-    uses_project = project is not None and (
-        may_matter(source.text) or project.mentioned_in(source.text)) and project.reaches(module_name)
+    uses_project = project is not None and worth_parsing(source.text, project) and project.reaches(module_name)
     try:
         if not may_matter(source.text) and not uses_project:
             checked = task.syntax_check
@@ -329,7 +321,7 @@ def _may_be_heavy(task: Task, job: Job) -> bool:
     text = references_for(Path(job.root)).text_of(Path(task.target))
     if text is None:
         return True
-    return may_matter(text) or (job.project is not None and job.project.mentioned_in(text))
+    return worth_parsing(text, job.project)
 
 
 def _size(task: Task) -> int:
@@ -493,11 +485,11 @@ def rewrite_command(paths, check, show_diff, color, form, finite_only, inline_co
     )
     found = finder.find(paths)
     for skipped in found.skipped:
-        summary.skipped.append((_relative(skipped.path), skipped.reason))
+        summary.skipped.append((display_path(skipped.path), skipped.reason))
         if (skipped.warn and not quiet) or verbose:
-            click.echo(f"{_relative(skipped.path)}: skipped: {skipped.reason}", err=True)
+            click.echo(f"{display_path(skipped.path)}: skipped: {skipped.reason}", err=True)
     for path in found.missing:
-        result = _failure(_relative(path), "FGI903", "no such file or directory")
+        result = _failure(display_path(path), "FGI903", "no such file or directory")
         summary.add(result)
         emit(result)
 
@@ -510,7 +502,7 @@ def rewrite_command(paths, check, show_diff, color, form, finite_only, inline_co
     cache_options = dict(options, syntax_check=syntax_check,
                          project=project.cache_key if project is not None else None)
     cache = Cache.load(cache_options) if use_cache else Cache.disabled()
-    tasks = [Task(_relative(c.path), str(c.target), cache.expected(c.target),
+    tasks = [Task(display_path(c.path), str(c.target), cache.expected(c.target),
                   c.explicit if syntax_check is None else syntax_check) for c in found.files]
     job = Job(options, str(config.root), project, formatted=mode != "check")
     jobs = jobs or config.get("jobs") or os.cpu_count() or 1

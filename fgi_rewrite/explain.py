@@ -11,7 +11,6 @@ The inventory built here (`inventory_source`) is also what `fgi verify` and `fgi
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from .analysis.module_index import ModuleIndex, build_module_index
 from .analysis.vocabulary import CASTS_TO_DTYPE, COMPARISON_METHODS
 from .api import analyse_source, rewrite_source
 from .codes import CODES
-from .files import DecodeError, discover, read_source
+from .files import DecodeError, discover, display_path, read_source
 from .plan import Plan, Position, Refusal
 
 EXIT_OK, EXIT_ERROR = 0, 123
@@ -233,7 +232,7 @@ def inventory_source(source: str, path: str = "<string>") -> FileReport:
 
 
 def inventory_path(path: Path, name: Optional[str] = None) -> FileReport:
-    name = name or _relative(path)
+    name = name or display_path(path)
     try:
         source = read_source(path)
     except DecodeError as error:
@@ -248,18 +247,11 @@ def inventory_paths(paths: Iterable[Path]) -> list[FileReport]:
     paths = list(paths)
     for path in paths:
         if not path.exists():
-            name = _relative(path)
+            name = display_path(path)
             reports.append(FileReport(name, error=Refusal("FGI903", "no such file or directory", Position(name, 1, 1))))
     for path in discover(p for p in paths if p.exists()):
         reports.append(inventory_path(path))
     return reports
-
-
-def _relative(path: Path) -> str:
-    try:
-        return os.path.relpath(path)
-    except ValueError:
-        return str(path)
 
 
 # ----------------------------------------------------------------------------- describing a plan

@@ -204,3 +204,11 @@ def syntax_error(source: str, path: str) -> Optional[Refusal]:
     except (ValueError, RecursionError, MemoryError) as error:  # e.g. NUL bytes
         return Refusal("FGI902", f"cannot parse: {error}", Position(path, 1, 1))
     return None
+
+
+def display_path(path: Path) -> str:
+    """A path as messages show it: relative to the working directory when it can be."""
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return str(path)

@@ -251,7 +251,7 @@ def test_prefilter_passes_every_fixture_with_a_function(monkeypatch: pytest.Monk
     import fgi_rewrite.api
     from fgi_rewrite.files import may_matter
 
-    monkeypatch.setattr(fgi_rewrite.api, "may_matter", lambda text: True)
+    monkeypatch.setattr(fgi_rewrite.api, "worth_parsing", lambda text, project: True)
     for path in sorted(FIXTURES.rglob("*.py")):
         source = path.read_text(encoding="utf-8", errors="replace")
         if may_matter(source):

@@ -39,6 +39,14 @@ def _package_of(directory: Path) -> tuple[str, ...]:
     return (*_package_of(directory.parent), directory.name)
 
 
+def worth_parsing(text: str, project: Optional["ProjectIndex"]) -> bool:
+    """The text prefilter: could this file define a Function, or call one of the project's?
+    False only where parsing it cannot change or report anything."""
+    from ..files import may_matter
+
+    return may_matter(text) or (project is not None and project.mentioned_in(text))
+
+
 @dataclass(frozen=True)
 class ModuleSummary:
     name: str
