@@ -75,7 +75,8 @@ def rewrite_source(
                              inline_constants=inline_constants, formatted=formatted)
     outcome = rewrite_module(module, path, options, referenced_elsewhere, project, module_name, is_package,
                              attribute_assigned_elsewhere, source)
-    new_source = outcome.module.code
+    # libcst gives back the exact text it parsed: an untouched module needs no code generation.
+    new_source = source if outcome.module is module else outcome.module.code
     if formatted and new_source != source and is_black_clean(_lf(source), black_mode):
         # A black-clean file stays black-clean (generated functions need blank lines around them).
         new_source = format_file(_lf(new_source), black_mode)

@@ -16,14 +16,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import difflib
+import gc
 import os
 import re
-import signal
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 
 import click
 
@@ -36,6 +35,7 @@ from .plan import FileResult, Position, Refusal
 from .analysis.project_index import ProjectIndex, build_project, module_name_for, worth_parsing
 from .project import mentions, references_for
 from .report import Summary, github_lines, text_lines, write_json
+from .workers import Workers
 
 EXIT_OK, EXIT_PENDING, EXIT_USAGE, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 123, 130
 PROGRESS_MIN_FILES = 50  # show progress on a terminal from this many files
@@ -204,49 +204,6 @@ def process_file(task: Task, job: Job) -> Outcome:
     return Outcome(result, new_data, digest, cacheable, checked)
 
 
-_WORKER_JOB: Optional[Job] = None
-
-
-def _init_worker(job: Job) -> None:
-    global _WORKER_JOB
-    _WORKER_JOB = job
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
-
-
-def _process_in_worker(item: tuple[Task, Optional[dict]]) -> Outcome:
-    task, overrides = item
-    assert _WORKER_JOB is not None
-    job = _WORKER_JOB if overrides is None else dataclasses.replace(_WORKER_JOB, overrides=overrides)
-    return process_file(task, job)
-
-
-class Workers:
-    """The worker processes of a run: started when first needed and shared by its phases, so
-    that a module parsed and analysed for one file is reused for the next in that worker."""
-
-    def __init__(self, job: Job, jobs: int):
-        self.job = job
-        self.jobs = jobs
-        self.pool: Optional[ProcessPoolExecutor] = None
-
-    def map(self, tasks: list[Task], overrides: Optional[dict], chunksize: int):
-        if self.pool is None:
-            self.pool = ProcessPoolExecutor(max_workers=self.jobs, initializer=_init_worker, initargs=(self.job,))
-        return self.pool.map(_process_in_worker, [(task, overrides) for task in tasks], chunksize=chunksize)
-
-    def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown()
-
-    def abort(self) -> None:
-        if self.pool is None:
-            return
-        processes = list((getattr(self.pool, "_processes", None) or {}).values())
-        self.pool.shutdown(wait=False, cancel_futures=True)
-        for process in processes:  # they write nothing; stop them now rather than after their chunk
-            process.terminate()
-
-
 class Progress:
     """`[n/N]` on stderr, only on a terminal and for many files; erased when done."""
 
@@ -270,10 +227,9 @@ class Progress:
             sys.stderr.flush()
 
 
-def run_tasks(tasks: list[Task], job: Job, jobs: int, progress: Progress,
-              workers: Optional[Workers] = None) -> list[Outcome]:
-    """Outcomes in task order, whatever order the workers finish in. `workers` (shared
-    between calls) is made for this call when not given."""
+def run_tasks(tasks: list[Task], job: Job, progress: Progress, workers: Workers) -> list[Outcome]:
+    """Outcomes in task order, whatever order the workers finish in."""
+    jobs = workers.jobs
     heavy = [i for i, task in enumerate(tasks) if _may_be_heavy(task, job)] if jobs > 1 else []
     light_checks = sum(1 for task in tasks if task.syntax_check) - len(heavy)
     # A pool pays off for files that get analysed, or for many syntax checks; reading files and
@@ -284,8 +240,6 @@ def run_tasks(tasks: list[Task], job: Job, jobs: int, progress: Progress,
             outcomes.append(process_file(task, job))
             progress.step()
         return outcomes
-    own = workers is None
-    pool = workers if workers is not None else Workers(job, jobs)
     # The few files that get the full analysis cost a hundred times the others: they go out
     # first, one at a time, biggest first, so that no worker is left with a queue of them.
     heavy.sort(key=lambda i: -_size(tasks[i]))
@@ -295,23 +249,16 @@ def run_tasks(tasks: list[Task], job: Job, jobs: int, progress: Progress,
     checked = [i for i in range(len(tasks)) if i not in heavy_set and tasks[i].syntax_check]
     read_here = [i for i in range(len(tasks)) if i not in heavy_set and not tasks[i].syntax_check]
     chunksize = max(1, min(32, len(checked) // (jobs * 8)))
-    overrides = job.overrides if job.overrides is not pool.job.overrides else None
-    try:
-        results: dict[int, Outcome] = {}
-        heavy_results = pool.map([tasks[i] for i in heavy], overrides, 1)
-        checked_results = pool.map([tasks[i] for i in checked], overrides, chunksize)
-        for i in read_here:
-            results[i] = process_file(tasks[i], job)
+    results: dict[int, Outcome] = {}
+    heavy_results = workers.map(job, [tasks[i] for i in heavy], 1)
+    checked_results = workers.map(job, [tasks[i] for i in checked], chunksize)
+    for i in read_here:
+        results[i] = process_file(tasks[i], job)
+        progress.step()
+    for order, results_in_order in ((heavy, heavy_results), (checked, checked_results)):
+        for i, outcome in zip(order, results_in_order):
+            results[i] = outcome
             progress.step()
-        for order, results_in_order in ((heavy, heavy_results), (checked, checked_results)):
-            for i, outcome in zip(order, results_in_order):
-                results[i] = outcome
-                progress.step()
-    except BaseException:
-        pool.abort()
-        raise
-    if own:
-        pool.close()
     return [results[i] for i in range(len(tasks))]
 
 
@@ -498,20 +445,31 @@ def rewrite_command(paths, check, show_diff, color, form, finite_only, inline_co
             click.echo("No Python files to process. Nothing to do.", err=True)
         _finish(summary, mode, report_format, quiet, verbose, check)
 
-    project = _project_index(config.root, [Path(c.target) for c in found.files])
+    jobs = jobs or config.get("jobs") or os.cpu_count() or 1
+    _collect_less_often()
+    # A worker imports the rewriter when it starts (black too, when the new text is shown or written).
+    workers = Workers(jobs, process_file, ["fgi_rewrite.api"] + (["black"] if mode != "check" else []))
+    try:
+        project = _project_index(config.root, [Path(c.target) for c in found.files], workers)
+    except BaseException:
+        workers.abort()
+        raise
     cache_options = dict(options, syntax_check=syntax_check,
                          project=project.cache_key if project is not None else None)
     cache = Cache.load(cache_options) if use_cache else Cache.disabled()
     tasks = [Task(display_path(c.path), str(c.target), cache.expected(c.target),
                   c.explicit if syntax_check is None else syntax_check) for c in found.files]
     job = Job(options, str(config.root), project, formatted=mode != "check")
-    jobs = jobs or config.get("jobs") or os.cpu_count() or 1
     progress = Progress(len(tasks), not quiet and len(tasks) >= PROGRESS_MIN_FILES and sys.stderr.isatty())
     try:
         try:
-            outcomes = _run_in_phases(tasks, job, jobs, progress)
+            outcomes = _run_in_phases(tasks, job, progress, workers)
+        except BaseException:
+            workers.abort()
+            raise
         finally:
             progress.finish()
+            workers.close()
         for task, outcome in zip(tasks, outcomes):
             if outcome.cached:
                 result = apply_selection(cache.result(Path(task.target), task.name), selection)
@@ -542,13 +500,17 @@ def rewrite_command(paths, check, show_diff, color, form, finite_only, inline_co
 _PROJECT_RELEVANT = re.compile(r"\bFunction\b|import\s+\*")
 
 
-def _project_index(root: Path, targets: list[Path]) -> Optional[ProjectIndex]:
+def _project_index(root: Path, targets: list[Path], workers: Workers) -> Optional[ProjectIndex]:
     """First pass: the modules below the root that can define or re-export a Function
     (those that spell Function, star imports, package __init__ files), read with `ast`. Any
-    other module is read when a resolution of a name needs it (the worker that needs it does)."""
-    texts = references_for(root).texts()
+    other module is read when a resolution of a name needs it (the worker that needs it does).
+    When two of the targets may define a Function, the workers start meanwhile."""
+    references = references_for(root)
+    texts = references.texts()
     if not any(may_matter(text) for text in texts.values()):
         return None  # no Function anywhere: nothing for other files to call
+    if workers.jobs > 1 and _at_least(2, (path for path in targets if _may_define(references.text_of(path)))):
+        workers.warm()
     relevant = {path: text for path, text in texts.items()
                 if path.name == "__init__.py" or _PROJECT_RELEVANT.search(text)}
     project = build_project(relevant)
@@ -565,10 +527,25 @@ def _project_index(root: Path, targets: list[Path]) -> Optional[ProjectIndex]:
     return project
 
 
+def _collect_less_often() -> None:
+    """A libcst tree is hundreds of thousands of small objects and holds no reference cycles:
+    the cyclic collector's default pace re-traverses every tree parsed so far, again and again
+    (a tenth of the run on the SNN libraries, measured). Cycles are still collected, later."""
+    gc.set_threshold(50_000, 20, 100)
+
+
+def _may_define(text: Optional[str]) -> bool:
+    return text is None or may_matter(text)  # None: a file the walk of the root did not read
+
+
+def _at_least(count: int, items: Iterable) -> bool:
+    return count <= 0 or any(number >= count for number, _ in enumerate(items, 1))
+
+
 _IMPORT_LINES = re.compile(r"^[ \t]*(?:from\s+[\w.]+\s+import\s*\([^)]*\)|(?:from|import)\b[^\n]*)", re.M)
 
 
-def _run_in_phases(tasks: list[Task], job: Job, jobs: int, progress: Progress) -> list[Outcome]:
+def _run_in_phases(tasks: list[Task], job: Job, progress: Progress, workers: Workers) -> list[Outcome]:
     """A Function (or alias) that another file calls is kept while that call is there; the
     rewrite of that file may remove the last call. So the files that call run first, and the
     modules defining planned Functions after them, against the rewritten texts: a second run
@@ -576,24 +553,20 @@ def _run_in_phases(tasks: list[Task], job: Job, jobs: int, progress: Progress) -
     may still change what a third sees: those are redone at the end."""
     project = job.project
     if project is None or not job.options.get("remove_unused", True):
-        return run_tasks(tasks, job, jobs, progress)
+        return run_tasks(tasks, job, progress, workers)
     defined = project.defined_by_module()
     homes = [i for i, task in enumerate(tasks) if defined.get(module_name_for(Path(task.target))[0])]
     if not homes:
-        return run_tasks(tasks, job, jobs, progress)
+        return run_tasks(tasks, job, progress, workers)
     home_set = set(homes)
     others = [i for i in range(len(tasks)) if i not in home_set]
     outcomes: list[Optional[Outcome]] = [None] * len(tasks)
-    workers = Workers(job, jobs)
-    try:
-        for i, outcome in zip(others, run_tasks([tasks[i] for i in others], job, jobs, progress, workers)):
-            outcomes[i] = outcome
-        first = _rewritten_texts(tasks, outcomes)
-        later_job = dataclasses.replace(job, overrides=first or None)
-        for i, outcome in zip(homes, run_tasks([tasks[i] for i in homes], later_job, jobs, progress, workers)):
-            outcomes[i] = outcome
-    finally:
-        workers.close()
+    for i, outcome in zip(others, run_tasks([tasks[i] for i in others], job, progress, workers)):
+        outcomes[i] = outcome
+    first = _rewritten_texts(tasks, outcomes)
+    later_job = dataclasses.replace(job, overrides=first or None)
+    for i, outcome in zip(homes, run_tasks([tasks[i] for i in homes], later_job, progress, workers)):
+        outcomes[i] = outcome
     final = _rewritten_texts(tasks, outcomes)
     references = references_for(Path(job.root))
     # Only a file the second phase changed can change an answer: ask only about the names

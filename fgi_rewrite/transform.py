@@ -30,7 +30,7 @@ from libcst.metadata import (
 from .analysis.expressions import code, is_number, strip_parens
 from .analysis.functions import analyse_function, find_function_classes, find_nested_function_classes
 from .analysis.module_index import ModuleIndex, module_index_for
-from .analysis.positions import StatementPositions, parent_map
+from .analysis.positions import StatementPositions, parent_map, statements, walk
 from .emit import fgi_expression, generated_function
 from .formatting import format_snippet
 from .analysis.module_index import absolute_target
@@ -349,8 +349,12 @@ def rewrite_module(
         for key, gen in needed_functions.items()
     }
     touched_lines = {_enclosing_line(call, parents) for call in replacements} - {None}
+    changed_classes = {*removable, *generated}
+    targets = [*replacements, *hoisted, *touched_lines, *alias_statements.values(),
+               *(node for node, _ in statements(module) if isinstance(node, cst.ClassDef)
+                 and node.name.value in changed_classes)]
     transformer = _Applier(replacements, hoisted, removable, alias_statements, generated, touched_lines, module,
-                          options.black_mode, new_imports, options.formatted)
+                          options.black_mode, new_imports, options.formatted, _with_ancestors(targets, parents, module))
     new_module = module.visit(transformer)
     # In a package's __init__, an import may be a re-export that other files rely on.
     new_module = _prune_imports(module, new_module, scopes, referenced_elsewhere if is_package else None)
@@ -659,9 +663,22 @@ def _annotations(plan: Plan, index: ModuleIndex) -> dict[str, Optional[cst.BaseE
 
 
 # ---------------------------------------------------------------------------- applying
+def _with_ancestors(nodes, parents, root: cst.CSTNode) -> set[cst.CSTNode]:
+    found: set[cst.CSTNode] = {root}
+    for node in nodes:
+        while node is not None and node not in found:
+            found.add(node)
+            node = parents.get(node)
+    return found
+
+
 class _Applier(cst.CSTTransformer):
+    """Applies the planned changes. It enters only the nodes on the way to one (`paths`): a
+    transformer that visits every node of a big module costs more than the analysis."""
+
     def __init__(self, replacements, hoisted, removable, alias_statements, generated, touched_lines, module,
-                 black_mode, new_imports, formatted=True):
+                 black_mode, new_imports, formatted, paths: set[cst.CSTNode]):
+        self.paths = paths
         self.black_mode = black_mode
         self.formatted = formatted
         self.new_imports = new_imports
@@ -673,6 +690,12 @@ class _Applier(cst.CSTTransformer):
         self.removable = removable
         self.alias_lines = {line: alias for alias, line in alias_statements.items()}
         self.generated = generated  # Function name -> FunctionDef
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        return node in self.paths and super().on_visit(node)
+
+    def on_leave(self, original, updated):
+        return super().on_leave(original, updated) if original in self.paths else updated
 
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
         replacement = self.replacements.get(original)
@@ -937,49 +960,31 @@ def _attribute_call_sites(module: cst.Module, parents, function_of, assigned_els
     Function's apply. One other binding (a Module, a lambda) and the attribute is left alone."""
     bindings: dict[str, list[cst.BaseExpression]] = {}
 
-    class _Bindings(cst.CSTVisitor):
-        def __init__(self) -> None:
-            self.class_depth = 0
-            self.function_depth = 0
+    def record(target: cst.BaseExpression, value: Optional[cst.BaseExpression], statement: cst.CSTNode) -> None:
+        if isinstance(target, cst.Attribute):
+            bindings.setdefault(target.attr.value, []).append(value if value is not None else cst.Name("None"))
+        elif isinstance(target, cst.Name) and _in_class_body(statement, parents):
+            bindings.setdefault(target.value, []).append(value if value is not None else cst.Name("None"))
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            for element in target.elements:
+                record(element.value, None, statement)  # unpacking: value unknown
 
-        def visit_ClassDef(self, node: cst.ClassDef) -> None:
-            self.class_depth += 1
-
-        def leave_ClassDef(self, node: cst.ClassDef) -> None:
-            self.class_depth -= 1
-
-        def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-            self.function_depth += 1
-
-        def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
-            self.function_depth -= 1
-
-        def _record(self, target: cst.BaseExpression, value: Optional[cst.BaseExpression]) -> None:
-            if isinstance(target, cst.Attribute):
-                bindings.setdefault(target.attr.value, []).append(value if value is not None else cst.Name("None"))
-            elif isinstance(target, cst.Name) and self.class_depth and not self.function_depth:
-                bindings.setdefault(target.value, []).append(value if value is not None else cst.Name("None"))
-            elif isinstance(target, (cst.Tuple, cst.List)):
-                for element in target.elements:
-                    self._record(element.value, None)  # unpacking: value unknown
-
-        def visit_Assign(self, node: cst.Assign) -> None:
+    calls: list[cst.Call] = []
+    for node in walk(module):
+        if isinstance(node, cst.Assign):
             for target in node.targets:
-                self._record(target.target, node.value)
-
-        def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
-            self._record(node.target, node.value)
-
-        def visit_AugAssign(self, node: cst.AugAssign) -> None:
-            self._record(node.target, None)
-
-        def visit_Call(self, node: cst.Call) -> None:
-            if isinstance(node.func, cst.Name) and node.func.value in ("setattr", "delattr"):
-                bindings.setdefault("*", []).append(cst.Name("None"))
-
-    module.visit(_Bindings())
-    if "*" in bindings:
-        return []
+                record(target.target, node.value, node)
+        elif isinstance(node, cst.AnnAssign):
+            record(node.target, node.value, node)
+        elif isinstance(node, cst.AugAssign):
+            record(node.target, None, node)
+        elif isinstance(node, cst.Call):
+            func = node.func
+            if isinstance(func, cst.Name) and func.value in ("setattr", "delattr"):
+                return []
+            if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) \
+                    and func.value.value in ("self", "cls"):
+                calls.append(node)
     valid: dict[str, tuple] = {}
     for attribute, values in bindings.items():
         found = [function_of(v) for v in values]
@@ -988,19 +993,19 @@ def _attribute_call_sites(module: cst.Module, parents, function_of, assigned_els
         if assigned_elsewhere is not None and assigned_elsewhere(attribute):
             continue
         valid[attribute] = found[0]
-    if not valid:
-        return []
-    sites = []
+    return [(call, valid[call.func.attr.value]) for call in calls if call.func.attr.value in valid]
 
-    class _Calls(cst.CSTVisitor):
-        def visit_Call(self, node: cst.Call) -> None:
-            func = node.func
-            if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) \
-                    and func.value.value in ("self", "cls") and func.attr.value in valid:
-                sites.append((node, valid[func.attr.value]))
 
-    module.visit(_Calls())
-    return sites
+def _in_class_body(node: cst.CSTNode, parents) -> bool:
+    """Inside a class and inside no function (a class attribute, however deep in its body)."""
+    in_class = False
+    current = parents.get(node)
+    while current is not None:
+        if isinstance(current, cst.FunctionDef):
+            return False
+        in_class = in_class or isinstance(current, cst.ClassDef)
+        current = parents.get(current)
+    return in_class
 
 
 def _is_instance_apply_call(name: cst.CSTNode, parents) -> bool:
@@ -1013,16 +1018,8 @@ def _is_instance_apply_call(name: cst.CSTNode, parents) -> bool:
 
 
 def _instance_apply_calls(module: cst.Module, text: str) -> list[cst.Call]:
-    calls: list[cst.Call] = []
     if not _INSTANCE_APPLY.search(text):
-        return calls
-
-    class _Calls(cst.CSTVisitor):
-        def visit_Call(self, node: cst.Call) -> None:
-            func = node.func
-            if isinstance(func, cst.Attribute) and func.attr.value == "apply" and \
-                    isinstance(func.value, cst.Call) and not func.value.args:
-                calls.append(node)
-
-    module.visit(_Calls())
-    return calls
+        return []
+    return [node for node in walk(module)
+            if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value == "apply"
+            and isinstance(node.func.value, cst.Call) and not node.func.value.args]

@@ -121,3 +121,28 @@ def test_statements_walk_meets_classes_and_globals_as_a_visitor_does() -> None:
         walked = list(statements(module))
         assert [(n, d) for n, d in walked if isinstance(n, cst.ClassDef)] == visitor.classes
         assert [n for n, _ in walked if isinstance(n, cst.Global)] == visitor.globals
+
+
+def test_walk_meets_every_node_a_visitor_does() -> None:
+    """`walk` yields each node a libcst visitor visits, once, parents first, on every fixture."""
+    from fgi_rewrite.analysis.positions import walk
+
+    class Visitor(cst.CSTVisitor):
+        def __init__(self) -> None:
+            self.order: list = []
+
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            self.order.append(node)
+            return True
+
+    for _, text in _cases():
+        module = cst.parse_module(text)
+        visitor = Visitor()
+        module.visit(visitor)
+        walked = list(walk(module))
+        assert len(walked) == len(visitor.order) and {id(n) for n in walked} == {id(n) for n in visitor.order}
+        seen: set[int] = set()
+        parents = parent_map(module)
+        for node in walked:
+            assert node is module or id(parents[node]) in seen
+            seen.add(id(node))

@@ -98,3 +98,44 @@ def test_calls_through_each_spelling_compute_what_they_did(tmp_path: Path) -> No
         (a, ga), (b, gb) = values
         assert torch.equal(a, b), name
         assert torch.allclose(ga, gb, rtol=1e-12, atol=0), name
+
+
+# --- the project's mention test: a fast scan that must answer what its regular expression does
+
+from hypothesis import example, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from fgi_rewrite.analysis.project_index import Mentions  # noqa: E402
+
+_PIECES = ["Fn", "Spike", "spike", "xFn", "Fn2", "_Fn", "é", "Fnē", " ", "  ", "\t", "\n", "\u00a0", "\u2003",
+           "(", ")", "( )", ".", " . ", "apply", "applyx", "apply(", "Fn.apply", "Fn().apply", "Fn ( ) .apply",
+           "a", "_", "#", "0", "Fǅ", "\u0301"]
+
+
+@settings(max_examples=400, deadline=None, derandomize=True, database=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=14),
+       st.sampled_from([(frozenset({"Fn"}), ()), (frozenset({"Fn", "Spike"}), ("spike",)),
+                        (frozenset(), ("spike", "Fn2")), (frozenset({"_Fn", "Fnē"}), ())]))
+@example(["_", "Fn.apply"], (frozenset({"Fn"}), ()))  # `\b` does not hold inside a word
+@example(["x", "Fn", "(", ")", ".apply"], (frozenset({"Fn"}), ()))
+@example(["Fn", "\u00a0", "(", "\t", ")", "\n", ".", "\u2003", "apply"], (frozenset({"Fn"}), ()))
+@example(["Fn", ")", ".apply"], (frozenset({"Fn"}), ()))
+@example(["(", ")", ".apply"], (frozenset({"Fn"}), ()))
+@example(["spike", "_"], (frozenset({"Fn"}), ("spike",)))
+def test_mentions_answer_what_their_regular_expression_finds(pieces: list[str], names) -> None:
+    mentions = Mentions(*names)
+    text = "".join(pieces)
+    expected = mentions.spelling() is not None and mentions.spelling().search(text) is not None
+    assert mentions.in_text(text) == expected, text
+
+
+def test_mentions_agree_with_their_regular_expression_on_this_project() -> None:
+    mentions = Mentions(frozenset({"Function", "Fn", "Spike", "TorchScript", "Path", "Mentions", "cls"}),
+                        ("apply_aliases", "spelling"))
+    pattern = mentions.spelling()
+    root = Path(__file__).resolve().parent.parent
+    texts = [p.read_text(encoding="latin-1") for p in sorted(root.glob("*/*.py")) + sorted(root.glob("fixtures/**/*.py"))]
+    assert len(texts) > 50
+    answers = [mentions.in_text(text) for text in texts]
+    assert answers == [pattern.search(text) is not None for text in texts]
+    assert any(answers) and not all(answers)

@@ -5,7 +5,7 @@
   of nodes (Function classes, call sites, the node a refusal points at). A top-level statement
   starts at column 0, so a node's position inside it is its position in a module holding that
   statement alone, shifted by the line the statement starts on.
-* A parent map and a statement-only walk that read the nodes' dataclass fields directly.
+* A parent map, a walk and a statement-only walk that read the nodes' dataclass fields directly.
 * A per-module memo of the statements' text, the source text and the module index.
 
 tests/test_positions.py holds each to libcst's own answer on every fixture.
@@ -234,6 +234,17 @@ def parent_map(root: cst.CSTNode) -> dict[cst.CSTNode, cst.CSTNode]:
             parents[child] = node
             stack.append(child)
     return parents
+
+
+def walk(root: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """Every node below `root` and `root` itself, once each: the nodes a libcst visitor visits,
+    without its dispatch. A node comes before its children, but children come in the order of
+    their fields, not always in source order: sort by position where order matters."""
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(reversed(_children(node)))
 
 
 def _children(node: cst.CSTNode) -> list[cst.CSTNode]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Mapping, Optional
@@ -45,6 +46,66 @@ def worth_parsing(text: str, project: Optional["ProjectIndex"]) -> bool:
     from ..files import may_matter
 
     return may_matter(text) or (project is not None and project.mentioned_in(text))
+
+
+_APPLY_READ = re.compile(r"\.\s*apply\b")
+
+
+@dataclass(frozen=True)
+class Mentions:
+    """Whether a text spells `F.apply` or `F().apply` for one of `functions`, or one of
+    `aliases` as a word: the regular expression `spelling()` returns, found faster (that
+    expression, with a few dozen names, scans every position of every file of a tree)."""
+
+    functions: frozenset[str]
+    aliases: tuple[str, ...]
+
+    def spelling(self) -> Optional[re.Pattern]:
+        """The definition: what `in_text` answers, as one expression (None: nothing to find)."""
+        parts = []
+        if self.functions:
+            parts.append(r"\b(?:" + "|".join(map(re.escape, sorted(self.functions)))
+                         + r")\s*(?:\(\s*\))?\s*\.\s*apply\b")
+        if self.aliases:
+            parts.append(r"\b(?:" + "|".join(map(re.escape, self.aliases)) + r")\b")
+        return re.compile("|".join(parts)) if parts else None
+
+    def in_text(self, text: str) -> bool:
+        if self.aliases and any(alias in text for alias in self.aliases) and _any_word(text, self.aliases):
+            return True
+        if not self.functions or "apply" not in text:
+            return False
+        return any(_word_before_apply(text, match.start()) in self.functions for match in _APPLY_READ.finditer(text))
+
+
+def _any_word(text: str, words: tuple[str, ...]) -> bool:
+    return _words_pattern(words).search(text) is not None
+
+
+@functools.lru_cache(maxsize=8)
+def _words_pattern(words: tuple[str, ...]) -> re.Pattern:
+    return re.compile(r"\b(?:" + "|".join(map(re.escape, words)) + r")\b")
+
+
+def _word_before_apply(text: str, dot: int) -> str:
+    r"""The word that `WORD \s* (\( \s* \))? \s*` reads right before `text[dot]` (a word as
+    the re module sees one: a maximal run of alphanumerics and underscores), or ""."""
+    end = _skip_space_back(text, dot)
+    if end and text[end - 1] == ")":
+        opening = _skip_space_back(text, end - 1)
+        if not opening or text[opening - 1] != "(":
+            return ""
+        end = _skip_space_back(text, opening - 1)
+    start = end
+    while start and (text[start - 1].isalnum() or text[start - 1] == "_"):
+        start -= 1
+    return text[start:end]
+
+
+def _skip_space_back(text: str, end: int) -> int:
+    while end and text[end - 1].isspace():
+        end -= 1
+    return end
 
 
 @dataclass(frozen=True)
@@ -355,8 +416,6 @@ class ProjectIndex:
 
     def learn_renames(self, texts: Iterable[str]) -> None:
         """Collect `import ... Fn as NAME` renames of the candidate names from these texts."""
-        import re
-
         trailing, leading = re.compile(r"(\w+)[ \t]*$"), re.compile(r"[ \t]*(\w+)")
         pairs: set[tuple[str, str]] = set()
         for text in texts:
@@ -376,18 +435,11 @@ class ProjectIndex:
         """Text prefilter: could this file hold a call of a Function of the project? Only
         spellings that can be one count: `Name.apply`, `Name().apply`, or an alias `alias`."""
         if self._mention is None:
-            import re
-
             summaries = [s for s in self.modules.values() if s.function_classes]
-            functions = sorted({name for s in summaries for name in s.function_classes})
-            aliases = sorted({name for s in summaries for name in s.apply_aliases} | self.renamed)
-            parts = []
-            if functions:
-                parts.append(r"\b(?:" + "|".join(map(re.escape, functions)) + r")\s*(?:\(\s*\))?\s*\.\s*apply\b")
-            if aliases:
-                parts.append(r"\b(?:" + "|".join(map(re.escape, aliases)) + r")\b")
-            self._mention = re.compile("|".join(parts)) if parts else None
-        return self._mention is not None and self._mention.search(source) is not None  # type: ignore[union-attr]
+            self._mention = Mentions(
+                frozenset(name for s in summaries for name in s.function_classes),
+                tuple(sorted({name for s in summaries for name in s.apply_aliases} | self.renamed)))
+        return self._mention.in_text(source)  # type: ignore[union-attr]
 
     def reaches(self, module: str) -> bool:
         """Could this module import a Function, an alias, or a module that defines one?"""
