@@ -497,7 +497,15 @@ def rewrite_command(paths, check, show_diff, color, form, finite_only, inline_co
     _finish(summary, mode, report_format, quiet, verbose, check)
 
 
-_PROJECT_RELEVANT = re.compile(r"\bFunction\b|import\s+\*")
+_FUNCTION_WORD = re.compile(r"\bFunction\b")
+_STAR_IMPORT = re.compile(r"import\s+\*")
+
+
+def _may_export(text: str) -> bool:
+    """Could the module define or re-export a Function: it spells the word Function or a star
+    import (the substring tests first: one expression for both scans every position)."""
+    return ("Function" in text and _FUNCTION_WORD.search(text) is not None) or (
+        "*" in text and "import" in text and _STAR_IMPORT.search(text) is not None)
 
 
 def _project_index(root: Path, targets: list[Path], workers: Workers) -> Optional[ProjectIndex]:
@@ -511,8 +519,7 @@ def _project_index(root: Path, targets: list[Path], workers: Workers) -> Optiona
         return None  # no Function anywhere: nothing for other files to call
     if workers.jobs > 1 and _at_least(2, (path for path in targets if _may_define(references.text_of(path)))):
         workers.warm()
-    relevant = {path: text for path, text in texts.items()
-                if path.name == "__init__.py" or _PROJECT_RELEVANT.search(text)}
+    relevant = {path: text for path, text in texts.items() if path.name == "__init__.py" or _may_export(text)}
     project = build_project(relevant)
     if not project.candidates:
         return None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,10 +26,23 @@ _MAX_RESOLUTION_STEPS = 32
 
 def module_name_for(path: Path) -> tuple[str, bool]:
     """Qualified module name from the package layout (directories with __init__.py)."""
-    path = path.resolve()
+    path = _resolved(path)
     is_package = path.name == "__init__.py"
     parts = [*_package_of(path.parent)] + ([] if is_package else [path.stem])
     return ".".join(parts) or path.stem, is_package
+
+
+def _resolved(path: Path) -> Path:
+    """`path.resolve()`, with each directory resolved once per process (a run asks for every
+    file of the tree; resolving walks every component of the path)."""
+    if os.path.islink(path):
+        return path.resolve()
+    return _resolved_directory(os.getcwd(), str(path.parent)) / path.name
+
+
+@functools.lru_cache(maxsize=4096)
+def _resolved_directory(cwd: str, directory: str) -> Path:
+    return Path(cwd, directory).resolve()
 
 
 @functools.lru_cache(maxsize=4096)
