@@ -30,7 +30,7 @@ from libcst.metadata import (
 from .analysis.expressions import code, is_number, strip_parens
 from .analysis.functions import analyse_function, find_function_classes, find_nested_function_classes
 from .analysis.module_index import ModuleIndex, module_index_for
-from .analysis.positions import StatementPositions, parent_map, statements, walk
+from .analysis.positions import StatementPositions, parent_map, statement_code, statements, walk
 from .emit import fgi_expression, generated_function
 from .formatting import format_snippet
 from .analysis.module_index import absolute_target
@@ -123,9 +123,15 @@ def rewrite_module(
     if not plans and not _may_call_project(text, index, project, module_name, is_package):
         return result  # scope and parent metadata are most of the cost: only resolve them for work
     parents = parent_map(module)
-    scopes = MetadataWrapper(module, unsafe_skip_copy=True).resolve(ScopeProvider)
     layout.parents = parents
-    global_scope = scopes[module]
+    attribute_bindings = _attribute_bindings(module, parents)
+    instance_calls = _instance_apply_calls(module, text)
+    # Scope analysis of the statements that can hold a site or a binding the rewrite asks about.
+    scoped = _statements_for_scopes(module, _scope_words(module, plans, index, project, module_name, is_package),
+                                    [*_possible_attribute_sites(attribute_bindings), *instance_calls], parents)
+    scope_root = module if len(scoped) == len(module.body) else module.with_changes(body=scoped)
+    scopes = MetadataWrapper(scope_root, unsafe_skip_copy=True).resolve(ScopeProvider)
+    global_scope = scopes[scope_root]
     assert global_scope is not None
 
     sites: list[_CallSite] = []
@@ -242,13 +248,19 @@ def rewrite_module(
                             return qualified, function.plan, tuple(names.items())
         return None
 
-    for call, binding in _attribute_call_sites(module, parents, function_of, attribute_assigned_elsewhere):
+    for call, binding in _attribute_call_sites(attribute_bindings, function_of, attribute_assigned_elsewhere):
         key, plan, names = binding
         sites.append(_CallSite(call, plan, _hoist_statement(call, parents), key, names))
-    for call in _instance_apply_calls(module, text):
+    for call in instance_calls:
         found = function_of(call.func)
         if found is not None:
             sites.append(_CallSite(call, found[1], _hoist_statement(call, parents), found[0], found[2]))
+    if scope_root is not module and not {_top_statement(s.call, parents) for s in sites} <= set(scoped):
+        # Not expected (the statements were chosen to hold every site), but a site without its
+        # scope would pass the shadowing test unexamined: the whole module, then.
+        scope_root = module
+        scopes = MetadataWrapper(module, unsafe_skip_copy=True).resolve(ScopeProvider)
+        global_scope = scopes[module]
 
     replacements: dict[cst.Call, cst.BaseExpression] = {}
     hoisted: dict[cst.SimpleStatementLine, list[cst.SimpleStatementLine]] = {}
@@ -318,7 +330,7 @@ def rewrite_module(
         for node in sorted(kept.get(name, []), key=layout.position_of):
             if not _inside(node, plans, parents, module):
                 result.notes.append(
-                    f"{position(node)}: FGI204 {name} is referenced as `{code(parents.get(node) or node)}`; "
+                    f"{position(node)}: FGI204 {name} is referenced as `{_shown(node, parents)}`; "
                     "the Function is kept for it"
                 )
 
@@ -357,11 +369,68 @@ def rewrite_module(
                           options.black_mode, new_imports, options.formatted, _with_ancestors(targets, parents, module))
     new_module = module.visit(transformer)
     # In a package's __init__, an import may be a re-export that other files rely on.
-    new_module = _prune_imports(module, new_module, scopes, referenced_elsewhere if is_package else None)
+    new_module = _prune_imports(new_module, global_scope, referenced_elsewhere if is_package else None)
     result.module = new_module
     for name in sorted(removable):
         result.notes.append(f"{path}: removed {name}: no references left")
     return result
+
+
+# A word, with the dot that makes it an attribute (`torch.sigmoid`, `x . y`, a line continued
+# with a backslash), not a dot after a dot (`...`) or before a bare line break (`1.` ends a
+# statement). Any character beyond ASCII counts as a letter: in code (not in strings and
+# comments) such characters occur only in names, so a name's word is the name, even where its
+# letters are marks that `\w` does not match.
+_SPELLED_WORD = re.compile(r"((?<!\.)\.(?:[ \t\f]|\\\r?\n)*)?((?:[A-Za-z0-9_]|[^\x00-\x7f])+)")
+_IMPORT_WORD = re.compile(r"\bimport\b")
+
+
+def _scope_words(module: cst.Module, plans: dict[str, Plan], index: ModuleIndex, project: Optional[ProjectIndex],
+                 module_name: Optional[str], is_package: bool) -> set[str]:
+    """The global names whose bindings and uses the rewrite reads from the scope analysis: the
+    planned Functions, every `NAME = X.apply` at module level (a possible alias), and imported
+    names that can lead into the project (through them, other modules' Functions are called)."""
+    words = set(plans)
+    for statement in module.body:
+        if isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1:
+            small = statement.body[0]
+            if isinstance(small, cst.Assign) and len(small.targets) == 1 \
+                    and isinstance(small.targets[0].target, cst.Name) \
+                    and isinstance(small.value, cst.Attribute) and small.value.attr.value == "apply":
+                words.add(small.targets[0].target.value)
+    if project is not None and module_name is not None:
+        packages = project.top_level_names()
+        for local, target in index.imports.items():
+            if absolute_target(module_name, is_package, target).partition(".")[0] in packages:
+                words.add(local)
+    return words
+
+
+def _statements_for_scopes(module: cst.Module, words: set[str], sites: list[cst.CSTNode],
+                           parents) -> list[cst.BaseStatement]:
+    """The top-level statements a scope analysis needs, in order: those spelling one of `words`
+    (a binding or a use of a name spells it), every statement that imports (for the import
+    pruning) and those holding one of `sites`.
+
+    Scope facts about a name come only from statements that spell it, and the scope of a node
+    lies within its top-level statement; so for these names and nodes the analysis of this part
+    of the module answers what an analysis of all of it does (tests hold the two equal)."""
+    holding = {_top_statement(site, parents) for site in sites}
+    chosen = []
+    for statement in module.body:
+        code = statement_code(module, statement)
+        if statement in holding or _IMPORT_WORD.search(code) \
+                or not words.isdisjoint(name for dot, name in _SPELLED_WORD.findall(code) if not dot):
+            chosen.append(statement)
+    return chosen
+
+
+def _top_statement(node: cst.CSTNode, parents) -> cst.CSTNode:
+    while True:
+        parent = parents.get(node)
+        if parent is None or isinstance(parent, cst.Module):
+            return node
+        node = parent
 
 
 def _nested_refusal(nested, path: str, layout: StatementPositions) -> Refusal:
@@ -426,6 +495,15 @@ def _may_call_project(text: str, index: ModuleIndex, project: Optional[ProjectIn
 
 
 # ----------------------------------------------------------------------------- call sites
+def _shown(reference: cst.CSTNode, parents) -> str:
+    """A reference with what holds it (`Fn.apply`, `Fn[0]`); alone where that has no text of its
+    own (an annotation `-> "Fn"`)."""
+    holder = parents.get(reference)
+    if holder is None or isinstance(holder, cst.Annotation):
+        return code(reference)
+    return code(holder)
+
+
 def _check_arguments(call: cst.Call, plan: Plan) -> Optional[tuple[str, str]]:
     if any(arg.star or arg.keyword for arg in call.args):
         return "FGI201", "call uses keywords or argument unpacking"
@@ -788,15 +866,19 @@ def _wrap_if_needed(node: cst.BaseExpression) -> cst.BaseExpression:
     return node
 
 
-def _prune_imports(old: cst.Module, new: cst.Module, old_scopes,
+def _prune_imports(new: cst.Module, old_global: Scope,
                    referenced_elsewhere: Optional[ReferencedElsewhere]) -> cst.Module:
     """Drop top-level import names that were used before the rewrite and are not after it.
 
     "Not used after" is decided on the text: the name no longer occurs as a word anywhere in the
     new module outside import statements (a second scope analysis of the whole module costs
     more than the rewrite). A word in a string or comment keeps the import: the safe side.
-    In a package __init__, a name another file mentions may be a re-export and is kept."""
-    old_global = old_scopes[old]
+    In a package __init__, a name another file mentions may be a re-export and is kept.
+    A name that is not ASCII is always kept (the word test below reads ASCII words).
+
+    `old_global` may come from an analysis of part of the old module, if that part holds every
+    top-level import: a name it misses was used only in statements the rewrite left as they
+    were, so it still occurs after the rewrite and is kept either way."""
     candidates = set()
     for assignment in old_global.assignments:
         if isinstance(getattr(assignment, "node", None), (cst.Import, cst.ImportFrom)) and assignment.references:
@@ -809,7 +891,7 @@ def _prune_imports(old: cst.Module, new: cst.Module, old_scopes,
                 and all(isinstance(small, (cst.Import, cst.ImportFrom)) for small in statement.body))
     )
     words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", body_text))
-    orphaned = {name for name in candidates if name.split(".")[0] not in words
+    orphaned = {name for name in candidates if name.isascii() and name.split(".")[0] not in words
                 and not (referenced_elsewhere is not None and referenced_elsewhere(name))}
     if not orphaned:
         return new
@@ -954,10 +1036,13 @@ def _attribute_path(node: cst.BaseExpression) -> list[str]:
     return parts
 
 
-def _attribute_call_sites(module: cst.Module, parents, function_of, assigned_elsewhere):
-    """Calls `self.f(...)` where every binding of the attribute `f` that the tool can see, in
-    any class of this module (and, as text, in the other files of the project), is the same
-    Function's apply. One other binding (a Module, a lambda) and the attribute is left alone."""
+AttributeBindings = Optional[tuple[dict[str, list[cst.BaseExpression]], list[cst.Call]]]
+
+
+def _attribute_bindings(module: cst.Module, parents) -> AttributeBindings:
+    """What every attribute name is bound to in this module (`self.f = ...`, `obj.f = ...`, a
+    class attribute `f = ...`), and the calls `self.f(...)` / `cls.f(...)`; None when the module
+    calls setattr or delattr (then any attribute may be bound to anything)."""
     bindings: dict[str, list[cst.BaseExpression]] = {}
 
     def record(target: cst.BaseExpression, value: Optional[cst.BaseExpression], statement: cst.CSTNode) -> None:
@@ -981,19 +1066,40 @@ def _attribute_call_sites(module: cst.Module, parents, function_of, assigned_els
         elif isinstance(node, cst.Call):
             func = node.func
             if isinstance(func, cst.Name) and func.value in ("setattr", "delattr"):
-                return []
+                return None
             if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) \
                     and func.value.value in ("self", "cls"):
                 calls.append(node)
+    return bindings, calls
+
+
+def _possible_attribute_sites(found: AttributeBindings) -> list[cst.Call]:
+    """The calls `self.f(...)` that may be sites: every binding of `f` is a name or an attribute
+    (what an apply, an alias or an imported alias is spelled as)."""
+    if found is None:
+        return []
+    bindings, calls = found
+    shaped = {attribute for attribute, values in bindings.items()
+              if all(isinstance(strip_parens(v), (cst.Name, cst.Attribute)) for v in values)}
+    return [call for call in calls if call.func.attr.value in shaped]  # type: ignore[attr-defined]
+
+
+def _attribute_call_sites(found: AttributeBindings, function_of, assigned_elsewhere):
+    """Calls `self.f(...)` where every binding of the attribute `f` that the tool can see, in
+    any class of this module (and, as text, in the other files of the project), is the same
+    Function's apply. One other binding (a Module, a lambda) and the attribute is left alone."""
+    if found is None:
+        return []
+    bindings, calls = found
     valid: dict[str, tuple] = {}
     for attribute, values in bindings.items():
-        found = [function_of(v) for v in values]
-        if any(f is None for f in found) or len({f[0] for f in found}) != 1:  # type: ignore[index]
+        found_values = [function_of(v) for v in values]
+        if any(f is None for f in found_values) or len({f[0] for f in found_values}) != 1:  # type: ignore[index]
             continue
         if assigned_elsewhere is not None and assigned_elsewhere(attribute):
             continue
-        valid[attribute] = found[0]
-    return [(call, valid[call.func.attr.value]) for call in calls if call.func.attr.value in valid]
+        valid[attribute] = found_values[0]
+    return [(call, valid[call.func.attr.value]) for call in calls if call.func.attr.value in valid]  # type: ignore[attr-defined]
 
 
 def _in_class_body(node: cst.CSTNode, parents) -> bool:

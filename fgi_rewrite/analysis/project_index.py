@@ -425,6 +425,11 @@ class ProjectIndex:
                              for name, summary in self.modules.items() if summary.function_classes}
         return self._defined
 
+    def top_level_names(self) -> frozenset[str]:
+        """The first parts of the project's module names: a qualified name that starts with
+        none of them can never resolve into the project."""
+        return frozenset(name.partition(".")[0] for name in (*dict.keys(self.modules), *self.modules.paths))
+
     def is_module(self, qualified: str) -> bool:
         return qualified in self.modules
 
