@@ -7,7 +7,7 @@ from importlib import resources
 from typing import Optional
 
 import libcst as cst
-from libcst.helpers import parse_template_expression, parse_template_statement
+from libcst.helpers import parse_template_statement
 
 from .analysis.expressions import is_number, method, minimize_parens, parenthesize, substitute
 from .plan import Plan
@@ -16,6 +16,34 @@ from .plan import Plan
 @lru_cache(maxsize=None)
 def template(name: str) -> str:
     return resources.files("fgi_rewrite.templates").joinpath(name).read_text(encoding="utf-8").strip()
+
+
+_PLACEHOLDER = "__fgi_template_{}__"
+
+
+@lru_cache(maxsize=None)
+def _parsed_template(name: str, placeholders: tuple[str, ...]) -> cst.BaseExpression:
+    text = template(name)
+    for placeholder in placeholders:
+        text = text.replace("{" + placeholder + "}", _PLACEHOLDER.format(placeholder))
+    return cst.parse_expression(text)
+
+
+class _Filler(cst.CSTTransformer):
+    def __init__(self, values: dict[str, cst.BaseExpression]):
+        self.values = {_PLACEHOLDER.format(name): value for name, value in values.items()}
+
+    def leave_Name(self, original: cst.Name, updated: cst.Name) -> cst.BaseExpression:
+        value = self.values.get(updated.value)
+        return updated if value is None else value
+
+
+def expression_from(name: str, **values: cst.BaseExpression) -> cst.BaseExpression:
+    """What `libcst.helpers.parse_template_expression(template(name), **values)` gives, with
+    the template parsed once per process (a call site needs several; parsing is the cost). As
+    there, every node of the result is new: none is shared with the arguments or another result."""
+    filled = _parsed_template(name, tuple(sorted(values))).visit(_Filler(values))
+    return filled.deep_clone()  # type: ignore[return-value]
 
 
 def fgi_expression(
@@ -43,12 +71,10 @@ def fgi_expression(
             surrogate = method(surrogate, "detach")
     kind = "finite" if finite_only else "exact"
     if surrogate is None:
-        injection = parse_template_expression(
-            template(f"injection_{kind}_unit.tmpl"), operand=operand, detached=detached
-        )
+        injection = expression_from(f"injection_{kind}_unit.tmpl", operand=operand, detached=detached)
     else:
-        injection = parse_template_expression(
-            template(f"injection_{kind}.tmpl"),
+        injection = expression_from(
+            f"injection_{kind}.tmpl",
             operand=operand,
             detached=detached,
             surrogate=parenthesize(surrogate),
@@ -65,8 +91,8 @@ def fgi_expression(
         detached_all = dict(arguments)
         for name in [plan.operand] + tensor_inputs:
             detached_all[name] = method(parenthesize(arguments[name]), "detach")
-        injections.append(parse_template_expression(
-            template(f"injection_{kind}.tmpl"), operand=target, detached=method(target, "detach"),
+        injections.append(expression_from(
+            f"injection_{kind}.tmpl", operand=target, detached=method(target, "detach"),
             surrogate=parenthesize(method(substitute(term, detached_all), "detach")),
         ))
     if plan.surrogate.cast is not None:
@@ -75,7 +101,7 @@ def fgi_expression(
         injections = [method(i, name, *cast_args) for i in injections]
     expression = parenthesize(step)
     for term in injections:
-        expression = parse_template_expression(template("fgi.tmpl"), step=expression, injection=parenthesize(term))
+        expression = expression_from("fgi.tmpl", step=expression, injection=parenthesize(term))
     return minimize_parens(expression)
 
 

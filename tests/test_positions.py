@@ -146,3 +146,4 @@ def test_walk_meets_every_node_a_visitor_does() -> None:
         for node in walked:
             assert node is module or id(parents[node]) in seen
             seen.add(id(node))
+
