@@ -17,7 +17,7 @@ from .formatting import format_file, is_black_clean
 
 from .analysis.functions import analyse_function, find_function_classes
 from .analysis.module_index import ModuleIndex, build_module_index, module_index_for
-from .analysis.positions import remember_source
+from .analysis.positions import remember_source, rewritten_code
 from .analysis.positions import StatementPositions
 from .analysis.project_index import (  # noqa: F401 (build_project: part of the API)
     ModuleAnalysis,
@@ -76,7 +76,7 @@ def rewrite_source(
     outcome = rewrite_module(module, path, options, referenced_elsewhere, project, module_name, is_package,
                              attribute_assigned_elsewhere, source)
     # libcst gives back the exact text it parsed: an untouched module needs no code generation.
-    new_source = source if outcome.module is module else outcome.module.code
+    new_source = source if outcome.module is module else rewritten_code(outcome.module, module)
     if formatted and new_source != source and is_black_clean(_lf(source), black_mode):
         # A black-clean file stays black-clean (generated functions need blank lines around them).
         new_source = format_file(_lf(new_source), black_mode)

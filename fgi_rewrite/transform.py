@@ -30,7 +30,7 @@ from libcst.metadata import (
 from .analysis.expressions import code, is_number, strip_parens
 from .analysis.functions import analyse_function, find_function_classes, find_nested_function_classes
 from .analysis.module_index import ModuleIndex, module_index_for
-from .analysis.positions import StatementPositions, parent_map, statement_code, statements, walk
+from .analysis.positions import StatementPositions, memo_for, parent_map, statement_code, statements, walk
 from .emit import fgi_expression, generated_function
 from .formatting import format_snippet
 from .analysis.module_index import absolute_target
@@ -369,7 +369,7 @@ def rewrite_module(
                           options.black_mode, new_imports, options.formatted, _with_ancestors(targets, parents, module))
     new_module = module.visit(transformer)
     # In a package's __init__, an import may be a re-export that other files rely on.
-    new_module = _prune_imports(new_module, global_scope, referenced_elsewhere if is_package else None)
+    new_module = _prune_imports(module, new_module, global_scope, referenced_elsewhere if is_package else None)
     result.module = new_module
     for name in sorted(removable):
         result.notes.append(f"{path}: removed {name}: no references left")
@@ -866,7 +866,7 @@ def _wrap_if_needed(node: cst.BaseExpression) -> cst.BaseExpression:
     return node
 
 
-def _prune_imports(new: cst.Module, old_global: Scope,
+def _prune_imports(old: cst.Module, new: cst.Module, old_global: Scope,
                    referenced_elsewhere: Optional[ReferencedElsewhere]) -> cst.Module:
     """Drop top-level import names that were used before the rewrite and are not after it.
 
@@ -885,8 +885,9 @@ def _prune_imports(new: cst.Module, old_global: Scope,
             candidates.add(assignment.name)
     if not candidates:
         return new
+    old_codes = memo_for(old).codes  # statements the rewrite left alone: their text is known
     body_text = "".join(
-        cst.Module(body=[statement]).code for statement in new.body
+        old_codes.get(statement) or new.code_for_node(statement) for statement in new.body
         if not (isinstance(statement, cst.SimpleStatementLine)
                 and all(isinstance(small, (cst.Import, cst.ImportFrom)) for small in statement.body))
     )

@@ -147,3 +147,34 @@ def test_walk_meets_every_node_a_visitor_does() -> None:
             assert node is module or id(parents[node]) in seen
             seen.add(id(node))
 
+
+
+@pytest.mark.parametrize("variant", ["as is", "crlf", "tabs", "no final newline"])
+def test_rewritten_code_is_the_new_modules_code(variant: str) -> None:
+    """The text of a rewritten module, put together from the statements it shares with the old
+    one, is what libcst generates for it, on every fixture with a rewrite."""
+    from fgi_rewrite.analysis.positions import remember_source, rewritten_code
+    from fgi_rewrite.transform import RewriteOptions, rewrite_module
+
+    compared = 0
+    for path in sorted(ROOT.glob("fixtures/*/input.py")):
+        source = path.read_text(encoding="latin-1")
+        if variant == "crlf":
+            source = source.replace("\n", "\r\n")
+        elif variant == "tabs":
+            source = source.replace("    ", "\t")
+        elif variant == "no final newline":
+            source = source.rstrip("\n")
+        try:
+            module = cst.parse_module(source)
+        except cst.ParserSyntaxError:
+            continue  # tabs mixed with spaces
+        remember_source(module, source)
+        new = rewrite_module(module, str(path), RewriteOptions(formatted=False), source=source).module
+        if new is module:
+            continue
+        for statement in module.body:
+            statement_code(module, statement)  # as the positions of a report leave the memo
+        assert rewritten_code(new, module) == new.code, path
+        compared += 1
+    assert compared > 10

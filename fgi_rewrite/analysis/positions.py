@@ -80,6 +80,20 @@ def statement_code(module: cst.Module, statement: cst.CSTNode) -> str:
     return text
 
 
+def rewritten_code(new: cst.Module, old: cst.Module) -> str:
+    """`new.code`, where `new` came from a rewrite of `old`: the text of a top-level statement
+    the two share is taken from `old`'s memo rather than generated again. (Top-level statements
+    start at no indentation, so the module's text is theirs, joined.)"""
+    if not new.has_trailing_newline or (new.default_newline, new.default_indent) != (old.default_newline,
+                                                                                     old.default_indent):
+        return new.code  # libcst drops the last newline token then: leave that to it
+    codes = memo_for(old).codes
+    parts = [new.code_for_node(line) for line in new.header]
+    parts.extend(codes.get(statement) or new.code_for_node(statement) for statement in new.body)
+    parts.extend(new.code_for_node(line) for line in new.footer)
+    return "".join(parts) or new.default_newline
+
+
 _NEWLINE = re.compile(r"\r\n?|\n")
 
 
