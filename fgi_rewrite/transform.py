@@ -389,7 +389,8 @@ def _scope_words(module: cst.Module, plans: dict[str, Plan], index: ModuleIndex,
                  module_name: Optional[str], is_package: bool) -> set[str]:
     """The global names whose bindings and uses the rewrite reads from the scope analysis: the
     planned Functions, every `NAME = X.apply` at module level (a possible alias), and imported
-    names that can lead into the project (through them, other modules' Functions are called)."""
+    names that can lead to a Function of the project (through them, other modules' Functions
+    are called)."""
     words = set(plans)
     for statement in module.body:
         if isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1:
@@ -399,9 +400,8 @@ def _scope_words(module: cst.Module, plans: dict[str, Plan], index: ModuleIndex,
                     and isinstance(small.value, cst.Attribute) and small.value.attr.value == "apply":
                 words.add(small.targets[0].target.value)
     if project is not None and module_name is not None:
-        packages = project.top_level_names()
         for local, target in index.imports.items():
-            if absolute_target(module_name, is_package, target).partition(".")[0] in packages:
+            if project.leads_to_function(absolute_target(module_name, is_package, target)):
                 words.add(local)
     return words
 
@@ -1057,14 +1057,15 @@ def _attribute_bindings(module: cst.Module, parents) -> AttributeBindings:
 
     calls: list[cst.Call] = []
     for node in walk(module):
-        if isinstance(node, cst.Assign):
+        kind = type(node)  # libcst's node classes have no subclasses; `is` beats an ABC isinstance
+        if kind is cst.Assign:
             for target in node.targets:
                 record(target.target, node.value, node)
-        elif isinstance(node, cst.AnnAssign):
+        elif kind is cst.AnnAssign:
             record(node.target, node.value, node)
-        elif isinstance(node, cst.AugAssign):
+        elif kind is cst.AugAssign:
             record(node.target, None, node)
-        elif isinstance(node, cst.Call):
+        elif kind is cst.Call:
             func = node.func
             if isinstance(func, cst.Name) and func.value in ("setattr", "delattr"):
                 return None
@@ -1128,5 +1129,5 @@ def _instance_apply_calls(module: cst.Module, text: str) -> list[cst.Call]:
     if not _INSTANCE_APPLY.search(text):
         return []
     return [node for node in walk(module)
-            if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value == "apply"
+            if type(node) is cst.Call and isinstance(node.func, cst.Attribute) and node.func.attr.value == "apply"
             and isinstance(node.func.value, cst.Call) and not node.func.value.args]

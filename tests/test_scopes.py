@@ -10,6 +10,8 @@ import pytest
 from fgi_rewrite import transform
 from fgi_rewrite.api import rewrite_source, rewrite_tree
 
+from .test_prefilters import _tree
+
 ROOT = Path(__file__).resolve().parent.parent
 
 SPIKE = '''import torch
@@ -171,3 +173,32 @@ def test_spelled_words_leave_out_attributes_only() -> None:
     assert words("from . import a\nimport b.c as d") == ["from", "a", "import", "b", "as", "d"]
     assert words("cafe\u0301.x; \u00e9") == ["cafe\u0301", "\u00e9"]
     assert words('t: "Spike" = ...Spike') == ["t", "Spike", "Spike"]
+
+
+def test_which_imported_names_can_lead_to_a_function(tmp_path: Path) -> None:
+    from fgi_rewrite.api import build_project
+
+    files = {
+        "pkg/__init__.py": "from .core import Spike\n",
+        "pkg/core.py": SPIKE,
+        "pkg/api.py": "from .core import spike as fire\n",
+        "pkg/stars.py": "from .api import *\n",
+        "pkg/plain.py": "import torch\n\n\ndef helper(x):\n    return x\n",
+        "pkg/deep/__init__.py": "",
+        "pkg/deep/inner.py": "from ..core import Spike as Inner\n",
+        "other/__init__.py": "",
+        "other/tools.py": "import pkg.plain\n\n\nVALUE = 1\n",  # binds `pkg`: other.tools.pkg.core.Spike
+        "lone/__init__.py": "",
+        "lone/values.py": "import math\n\nVALUE = 1\n",
+    }
+    project = build_project(_tree(tmp_path, files))
+    leads = {name: project.leads_to_function(name) for name in [
+        "pkg", "pkg.core", "pkg.core.Spike", "pkg.core.spike", "pkg.api", "pkg.api.fire", "pkg.stars",
+        "pkg.deep", "pkg.deep.inner", "pkg.plain", "pkg.plain.helper", "other", "other.tools", "lone", "lone.values", "torch",
+        "torch.nn", "pkg.core.torch"]}
+    assert leads == {
+        "pkg": True, "pkg.core": True, "pkg.core.Spike": True, "pkg.core.spike": True, "pkg.api": True,
+        "pkg.api.fire": True, "pkg.stars": True, "pkg.deep": True, "pkg.deep.inner": True,
+        "pkg.plain": False, "pkg.plain.helper": False, "other": True, "other.tools": True, "lone": False,
+        "lone.values": False, "torch": False,
+        "torch.nn": False, "pkg.core.torch": False}

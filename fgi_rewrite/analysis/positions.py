@@ -262,17 +262,33 @@ def walk(root: cst.CSTNode) -> Iterator[cst.CSTNode]:
 
 
 def _children(node: cst.CSTNode) -> list[cst.CSTNode]:
-    names = _CHILD_FIELDS.get(type(node))
+    kind = type(node)
+    names = _CHILD_FIELDS.get(kind)
     if names is None:
-        names = _CHILD_FIELDS[type(node)] = tuple(f.name for f in dataclasses.fields(node))
+        names = _CHILD_FIELDS[kind] = tuple(f.name for f in dataclasses.fields(node))
     children: list[cst.CSTNode] = []
     for name in names:
         value = getattr(node, name)
-        if isinstance(value, cst.CSTNode):
+        value_kind = type(value)
+        if value_kind is list or value_kind is tuple:
+            children.extend(child for child in value if _is_node_type(type(child)))
+        elif _is_node_type(value_kind):
             children.append(value)
         elif isinstance(value, (list, tuple)):
-            children.extend(child for child in value if isinstance(child, cst.CSTNode))
+            children.extend(child for child in value if _is_node_type(type(child)))
     return children
+
+
+_NODE_TYPES: dict[type, bool] = {}
+
+
+def _is_node_type(kind: type) -> bool:
+    """issubclass(kind, CSTNode), remembered: libcst's nodes are ABCs, and an isinstance check
+    against an ABC costs several times one against a plain class (millions are made)."""
+    known = _NODE_TYPES.get(kind)
+    if known is None:
+        known = _NODE_TYPES[kind] = issubclass(kind, cst.CSTNode)
+    return known
 
 
 _BLOCK_PARTS = (cst.BaseStatement, cst.BaseSmallStatement, cst.BaseSuite, cst.Else, cst.ExceptHandler,

@@ -340,6 +340,7 @@ class ProjectIndex:
     renamed: set[str] = field(default_factory=set)
     _mention: Optional[object] = field(default=None, repr=False, compare=False)
     _defined: Optional[dict] = field(default=None, repr=False, compare=False)
+    _leads: dict = field(default_factory=dict, repr=False, compare=False)
     # Per process, never pickled: analyses made, and modules parsed by source text (the
     # rewrite of a file reuses the parse its analysis made).
     _analyses: dict[str, ModuleAnalysis] = field(default_factory=dict, repr=False, compare=False)
@@ -425,11 +426,6 @@ class ProjectIndex:
                              for name, summary in self.modules.items() if summary.function_classes}
         return self._defined
 
-    def top_level_names(self) -> frozenset[str]:
-        """The first parts of the project's module names: a qualified name that starts with
-        none of them can never resolve into the project."""
-        return frozenset(name.partition(".")[0] for name in (*dict.keys(self.modules), *self.modules.paths))
-
     def is_module(self, qualified: str) -> bool:
         return qualified in self.modules
 
@@ -459,6 +455,37 @@ class ProjectIndex:
                 frozenset(name for s in summaries for name in s.function_classes),
                 tuple(sorted({name for s in summaries for name in s.apply_aliases} | self.renamed)))
         return self._mention.in_text(source)  # type: ignore[union-attr]
+
+    def leads_to_function(self, qualified: str) -> bool:
+        """Could `qualified`, or a chain of attributes read from it (`mod.sub.Fn`), resolve to a
+        Function or an alias of the project? Candidates count (no module is analysed): a
+        superset of what a resolution of such a chain can reach."""
+        known = self._leads.get(qualified)
+        if known is not None:
+            return known
+        candidates = {f"{home}.{name}" for home, names in self.defined_by_module().items() for name in names}
+        submodules: dict[str, set[str]] = {}
+        for module in {*dict.keys(self.modules), *self.modules.paths}:
+            parent, _, last = module.rpartition(".")
+            if parent:
+                submodules.setdefault(parent, set()).add(last)
+        seen: set[str] = set()
+        stack = [self.resolve(qualified, analyse=False)]
+        found = False
+        while stack and not found:
+            current = stack.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            if current in candidates:
+                found = True
+            elif self.is_module(current):
+                summary = self.modules[current]
+                stack.extend(summary.star_imports)  # their names are read through this module
+                for attribute in {*summary.definitions, *summary.imports, *submodules.get(current, ())}:
+                    stack.append(self.resolve(f"{current}.{attribute}", analyse=False))
+        self._leads[qualified] = found
+        return found
 
     def reaches(self, module: str) -> bool:
         """Could this module import a Function, an alias, or a module that defines one?"""
