@@ -129,7 +129,8 @@ def rewrite_module(
     # Scope analysis of the statements that can hold a site or a binding the rewrite asks about.
     scoped = _statements_for_scopes(module, _scope_words(module, plans, index, project, module_name, is_package),
                                     [*_possible_attribute_sites(attribute_bindings), *instance_calls], parents)
-    scope_root = module if len(scoped) == len(module.body) else module.with_changes(body=scoped)
+    whole = len(scoped) == len(module.body) and all(a is b for a, b in zip(scoped, module.body))
+    scope_root = module if whole else module.with_changes(body=scoped)
     scopes = MetadataWrapper(scope_root, unsafe_skip_copy=True).resolve(ScopeProvider)
     global_scope = scopes[scope_root]
     assert global_scope is not None
@@ -255,7 +256,7 @@ def rewrite_module(
         found = function_of(call.func)
         if found is not None:
             sites.append(_CallSite(call, found[1], _hoist_statement(call, parents), found[0], found[2]))
-    if scope_root is not module and not {_top_statement(s.call, parents) for s in sites} <= set(scoped):
+    if scope_root is not module and any(scopes.get(site.call) is None for site in sites):
         # Not expected (the statements were chosen to hold every site), but a site without its
         # scope would pass the shadowing test unexamined: the whole module, then.
         scope_root = module
@@ -406,31 +407,43 @@ def _scope_words(module: cst.Module, plans: dict[str, Plan], index: ModuleIndex,
     return words
 
 
+_CLASS_WORTH_SPLITTING = 2_000  # characters: a smaller class is analysed whole
+
+
 def _statements_for_scopes(module: cst.Module, words: set[str], sites: list[cst.CSTNode],
                            parents) -> list[cst.BaseStatement]:
     """The top-level statements a scope analysis needs, in order: those spelling one of `words`
     (a binding or a use of a name spells it), every statement that imports (for the import
-    pruning) and those holding one of `sites`.
+    pruning) and those holding one of `sites`. Of a big class, only the statements of its body
+    that qualify the same way (the class's own decorators and bases always).
 
-    Scope facts about a name come only from statements that spell it, and the scope of a node
-    lies within its top-level statement; so for these names and nodes the analysis of this part
-    of the module answers what an analysis of all of it does (tests hold the two equal)."""
-    holding = {_top_statement(site, parents) for site in sites}
+    Scope facts about a name come only from statements that spell it; the scope of a node lies
+    within its top-level statement, and within a class, within the statement of its body (a
+    method does not see the class's names); so for these names and nodes the analysis of this
+    part of the module answers what an analysis of all of it does (tests hold the two equal)."""
+    holding: set[cst.CSTNode] = set()
+    for site in sites:
+        node: Optional[cst.CSTNode] = site
+        while node is not None and node not in holding:
+            holding.add(node)
+            node = parents.get(node)
     chosen = []
     for statement in module.body:
         code = statement_code(module, statement)
-        if statement in holding or _IMPORT_WORD.search(code) \
-                or not words.isdisjoint(name for dot, name in _SPELLED_WORD.findall(code) if not dot):
+        if statement in holding or _needed_for_scopes(code, words):
+            if isinstance(statement, cst.ClassDef) and isinstance(statement.body, cst.IndentedBlock) \
+                    and len(code) > _CLASS_WORTH_SPLITTING:
+                kept = [inner for inner in statement.body.body
+                        if inner in holding or _needed_for_scopes(module.code_for_node(inner), words)]
+                if len(kept) < len(statement.body.body):
+                    statement = statement.with_changes(body=statement.body.with_changes(body=kept))
             chosen.append(statement)
     return chosen
 
 
-def _top_statement(node: cst.CSTNode, parents) -> cst.CSTNode:
-    while True:
-        parent = parents.get(node)
-        if parent is None or isinstance(parent, cst.Module):
-            return node
-        node = parent
+def _needed_for_scopes(code: str, words: set[str]) -> bool:
+    return _IMPORT_WORD.search(code) is not None or not words.isdisjoint(
+        name for dot, name in _SPELLED_WORD.findall(code) if not dot)
 
 
 def _nested_refusal(nested, path: str, layout: StatementPositions) -> Refusal:

@@ -123,6 +123,31 @@ def unrelated(y):
 def use(x):
     return Spike.apply(x)
 ''',
+    "a big class: only some of its methods are analysed": SPIKE.replace(
+        "grad_output * shape(x)", "grad_output * torch.sigmoid(x)") + '''
+
+class Big(torch.nn.Module):
+    f = Spike.apply
+    torch = None  # a class attribute: methods do not see it
+''' + "".join(f'''
+    def unrelated_{i}(self, y):
+        """{'padding ' * 20}"""
+        return y * {i}
+''' for i in range(12)) + '''
+    def through_attribute(self, x):
+        return self.f(x)
+
+    def direct(self, x):
+        return Spike.apply(x + 1)
+
+    def shadowing(self, x):
+        torch = None
+        return Spike.apply(x)
+
+    def local_import(self, x):
+        import math
+        return Spike.apply(x * math.pi)
+''',
 }
 
 
