@@ -11,7 +11,8 @@ For each tree, in one run: the (sampled) files are copied to a temporary directo
 then it times
   - parse-all: libcst.parse_module on every file, in this process, one core;
   - `fgi-rewrite --check --no-cache -j 1` and `-j 2` (and `-j N` for --jobs N), as subprocesses,
-    start-up included; start-up alone is measured on an empty directory and shown apart;
+    start-up included, each the median of three runs; start-up alone is measured on an empty
+    directory and shown apart;
   - `--syntax-check -j 1`: also the files that cannot contain a Function (or a call of one)
     are syntax-checked (by default, found by walking a directory, they are only read);
   - `--diff -j N`: as --check, but the new text is formatted with black and shown (--check
@@ -29,12 +30,14 @@ import importlib.util
 import os
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import sysconfig
 import tempfile
 import time
 from pathlib import Path
+from typing import Optional
 
 EXCLUDED_DIRS = {"__pycache__", ".git", "tests", "test"}
 
@@ -93,15 +96,20 @@ def _command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-P", "-m", "fgi_rewrite"]
 
 
-def cli(args: list[str], cwd: Path, cache_dir: Path) -> float:
+REPEAT = 3  # each fgi-rewrite figure is the median of this many runs (one run of a second is noisy)
+
+
+def cli(args: list[str], cwd: Path, cache_dir: Path, repeat: Optional[int] = None) -> float:
     env = {**os.environ, "FGI_REWRITE_CACHE_DIR": str(cache_dir)}
-    start = time.perf_counter()
-    result = subprocess.run([*_command(), "-q", *args], cwd=cwd, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    elapsed = time.perf_counter() - start
-    if result.returncode not in (0, 1, 123) or "Traceback (most recent call last)" in result.stderr:
-        raise SystemExit(f"fgi-rewrite {' '.join(args)} failed ({result.returncode}):\n{result.stderr[-2000:]}")
-    return elapsed
+    times = []
+    for _ in range(REPEAT if repeat is None else repeat):
+        start = time.perf_counter()
+        result = subprocess.run([*_command(), "-q", *args], cwd=cwd, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        times.append(time.perf_counter() - start)
+        if result.returncode not in (0, 1, 123) or "Traceback (most recent call last)" in result.stderr:
+            raise SystemExit(f"fgi-rewrite {' '.join(args)} failed ({result.returncode}):\n{result.stderr[-2000:]}")
+    return statistics.median(times)
 
 
 def measure(name: str, files: list[Path], base: Path, jobs: list[int], work: Path) -> None:
@@ -123,7 +131,7 @@ def measure(name: str, files: list[Path], base: Path, jobs: list[int], work: Pat
     parse_seconds, failures = parse_all(copied)
     print(f"  {'parse-all (libcst, 1 core)':44s} {parse_seconds:8.2f} s {len(copied) / parse_seconds:9.0f} files/s"
           f"{f'   ({failures} files libcst cannot parse)' if failures else ''}")
-    startup = min(cli(["--check", "."], empty, cache_dir) for _ in range(3))
+    startup = cli(["--check", "."], empty, cache_dir)
     print(f"  {'fgi-rewrite start-up (empty directory)':44s} {startup:8.2f} s")
 
     def row(label: str, seconds: float) -> None:
@@ -143,7 +151,7 @@ def measure(name: str, files: list[Path], base: Path, jobs: list[int], work: Pat
     row("--check --no-cache --syntax-check -j 1", cli(["--check", "--no-cache", "--syntax-check", "-j", "1", "."],
                                                       tree, cache_dir))
     row(f"--diff --no-cache -j {max(jobs)}", cli(["--diff", "--no-cache", "-j", str(max(jobs)), "."], tree, cache_dir))
-    cli(["--check", "-j", str(max(jobs)), "."], tree, cache_dir)  # fills the cache
+    cli(["--check", "-j", str(max(jobs)), "."], tree, cache_dir, repeat=1)  # fills the cache
     row(f"--check, warm cache, -j {max(jobs)}", cli(["--check", "-j", str(max(jobs)), "."], tree, cache_dir))
 
 
@@ -172,6 +180,7 @@ def calibrate(jobs: int, n: int = 8_000_000) -> float:
 
 
 def main() -> None:
+    global REPEAT
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--extra", type=Path, action="append", default=[],
                         help="a directory of (SNN) libraries to measure as well; repeatable")
@@ -182,7 +191,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, action="append", default=None,
                         help="job counts to time (default: 1 and 2)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeat", type=int, default=REPEAT, help="runs per fgi-rewrite figure (the median is shown)")
     args = parser.parse_args()
+    REPEAT = max(1, args.repeat)
     jobs = sorted(set(args.jobs or [1, 2]))
 
     site_packages = Path(sysconfig.get_paths()["purelib"])
