@@ -20,7 +20,6 @@ import gc
 import os
 import re
 import sys
-import time
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
@@ -30,26 +29,18 @@ from . import __version__
 from .cache import Cache, content_digest
 from .config import Config, ConfigError, Selection, compile_regex, load_config, parse_codes, selection_from
 from .discovery import DEFAULT_INCLUDE, Finder
-from .files import DecodeError, decode, display_path, may_matter, syntax_error, write_atomically
-from .plan import FileResult, Position, Refusal
-from .analysis.project_index import ProjectIndex, build_project, module_name_for, worth_parsing
-from .project import mentions, references_for
+from .files import DecodeError, decode, display_path, may_matter, write_atomically
+from .plan import FileResult
+from .analysis.project_index import ProjectIndex, build_project, module_name_for
+from .project import references_for
 from .report import Summary, github_lines, text_lines, write_json
+from . import schedule
+from .schedule import Progress
+from .work import UNCHECKED, Job, Outcome, Task, failure, process_file, rewrite_source
 from .workers import Workers
 
 EXIT_OK, EXIT_PENDING, EXIT_USAGE, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 123, 130
 PROGRESS_MIN_FILES = 50  # show progress on a terminal from this many files
-# Cache entries of files that were only read (not syntax-checked) carry this before the digest.
-UNCHECKED = "unchecked:"
-POOL_MIN_CHECKS = 100  # syntax checks of files that cannot matter: fewer are not worth a pool
-
-
-def rewrite_source(*args: Any, **kwargs: Any) -> FileResult:
-    """api.rewrite_source, imported on first use: libcst and the analysis take a tenth of a
-    second to import, which a run over files that cannot matter never needs."""
-    from .api import rewrite_source as rewrite
-
-    return rewrite(*args, **kwargs)
 
 
 def unified_diff(old: str, new: str, name: str) -> str:
@@ -79,10 +70,6 @@ def _colorize(diff: str) -> str:
     return "".join(colored)
 
 
-def _failure(path: str, code: str, message: str, line: int = 1) -> FileResult:
-    return FileResult(path, "", "", error=Refusal(code, message, Position(path, line, 1)))
-
-
 _CODE_IN_NOTE = re.compile(r":\d+:\d+: (FGI\d{3}) ")
 
 
@@ -96,186 +83,6 @@ def apply_selection(result: FileResult, selection: Selection) -> FileResult:
     return dataclasses.replace(result, refusals=refusals, notes=notes)
 
 
-# --- per-file work (runs in worker processes) ---------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class Job:
-    """What every file of a run shares; sent once to each worker."""
-
-    options: dict  # rewrite_source keyword arguments: form, finite_only, remove_unused, black_mode
-    root: str
-    # The whole-project index (Functions, helpers and re-exports of every module below root);
-    # None when no module of the project defines a Function.
-    project: Optional[ProjectIndex] = None
-    # Files as the rewrite left them: removals are re-decided against these (a second run
-    # would see them), so a run is idempotent.
-    overrides: Optional[dict] = None
-    # False for --check without --diff: nobody sees the new text, so black is not run on it.
-    formatted: bool = True
-
-
-@dataclasses.dataclass(frozen=True)
-class Task:
-    name: str  # shown in messages
-    target: str  # read and written
-    expected: Optional[str] = None  # content digest the cache says is clean
-    # Syntax-check the file even if it cannot contain a Function: files named on the command
-    # line (a pre-commit hook names each staged file), or all with --syntax-check.
-    syntax_check: bool = True
-
-
-@dataclasses.dataclass(frozen=True)
-class Outcome:
-    result: FileResult  # source/new_source are dropped ("") for unchanged files
-    data: Optional[bytes] = None  # the new file content, when changed
-    digest: Optional[str] = None
-    cacheable: bool = False  # no rewrite, and independent of other files
-    checked: bool = True  # parsed or syntax-checked (else the cache vouches only for unchecked runs)
-    cached: bool = False  # answered from the cache without decoding or parsing
-
-
-def syntax_only(text: str, name: str) -> FileResult:
-    """For files that cannot contain a Function: only CPython's syntax check."""
-    return FileResult(name, "", "", error=syntax_error(text, name))
-
-
-def process_file(task: Task, job: Job) -> Outcome:
-    name = task.name
-    target = Path(task.target)
-    try:
-        data = target.read_bytes()
-    except OSError as error:
-        return Outcome(_failure(name, "FGI903", f"cannot read: {error.strerror or error}"))
-    digest = content_digest(data)
-    if task.expected is not None and (task.expected == digest
-                                      or (not task.syntax_check and task.expected == UNCHECKED + digest)):
-        return Outcome(FileResult(name, "", ""), digest=digest, cached=True)
-    try:
-        source = decode(data)
-    except DecodeError as error:
-        return Outcome(_failure(name, "FGI901", str(error), error.line))
-    # Whether the result depends on the text of other files (then it is never cached). What it
-    # takes from the project index is covered by the cache key (the index's fingerprint).
-    consulted = False
-    checked = True  # parsed or syntax-checked: only then may the cache vouch for the file
-
-    def referenced_elsewhere(symbol: str) -> bool:
-        nonlocal consulted
-        consulted = True
-        return references_for(Path(job.root)).referenced_outside(target, job.overrides)(symbol)
-
-    def assigned_elsewhere(attribute: str) -> bool:
-        nonlocal consulted
-        consulted = True
-        return references_for(Path(job.root)).attribute_assigned_outside(target)(attribute)
-
-    elsewhere = referenced_elsewhere if job.options.get("remove_unused", True) else None
-
-    project = job.project
-    module_name, is_package = module_name_for(target) if project is not None else ("", False)
-    uses_project = project is not None and worth_parsing(source.text, project) and project.reaches(module_name)
-    try:
-        if not may_matter(source.text) and not uses_project:
-            checked = task.syntax_check
-            result = syntax_only(source.text, name) if checked else FileResult(name, "", "")
-        elif uses_project:
-            assert project is not None
-            result = rewrite_source(
-                source.text, name, referenced_elsewhere=elsewhere, project=project, module_name=module_name,
-                is_package=is_package, attribute_assigned_elsewhere=assigned_elsewhere,
-                parsed=project.parsed, formatted=job.formatted, **job.options)
-        else:
-            result = rewrite_source(source.text, name, referenced_elsewhere=elsewhere, formatted=job.formatted,
-                                    parsed=project.parsed if project is not None else None, **job.options)
-    except Exception as error:  # a bug in the rewriter must not stop the run
-        return Outcome(_failure(name, "FGI904", f"fgi-rewrite failed on this file "
-                                                f"({type(error).__name__}: {error}); please report it"))
-    new_data = None
-    if result.changed:
-        try:
-            new_data = source.encode(result.new_source)
-        except UnicodeEncodeError as error:
-            return Outcome(_failure(name, "FGI901", f"cannot encode the result as {source.encoding}: {error.reason}"))
-    else:
-        result = dataclasses.replace(result, source="", new_source="")
-    # Cached: what depends on this content alone (refusals are replayed from the cache).
-    cacheable = result.error is None and not result.changed and not consulted
-    return Outcome(result, new_data, digest, cacheable, checked)
-
-
-class Progress:
-    """`[n/N]` on stderr, only on a terminal and for many files; erased when done."""
-
-    def __init__(self, total: int, enabled: bool):
-        self.total, self.done, self.enabled = total, 0, enabled
-        self._last = 0.0
-
-    def step(self) -> None:
-        self.done += 1
-        if not self.enabled:
-            return
-        now = time.monotonic()
-        if now - self._last >= 0.1 or self.done == self.total:
-            self._last = now
-            sys.stderr.write(f"\rfgi-rewrite: {self.done}/{self.total} files")
-            sys.stderr.flush()
-
-    def finish(self) -> None:
-        if self.enabled and self.done:
-            sys.stderr.write("\r\x1b[K")
-            sys.stderr.flush()
-
-
-def run_tasks(tasks: list[Task], job: Job, progress: Progress, workers: Workers) -> list[Outcome]:
-    """Outcomes in task order, whatever order the workers finish in."""
-    jobs = workers.jobs
-    heavy = [i for i, task in enumerate(tasks) if _may_be_heavy(task, job)] if jobs > 1 else []
-    light_checks = sum(1 for task in tasks if task.syntax_check) - len(heavy)
-    # A pool pays off for files that get analysed, or for many syntax checks; reading files and
-    # a text search is faster than sending them to another process.
-    if jobs <= 1 or (len(heavy) < 2 and light_checks < POOL_MIN_CHECKS):
-        outcomes = []
-        for task in tasks:
-            outcomes.append(process_file(task, job))
-            progress.step()
-        return outcomes
-    # The few files that get the full analysis cost a hundred times the others: they go out
-    # first, one at a time, biggest first, so that no worker is left with a queue of them.
-    heavy.sort(key=lambda i: -_size(tasks[i]))
-    heavy_set = set(heavy)
-    # Syntax checks are spread over the workers too; files that are only read are read here,
-    # meanwhile (sending one to a worker costs more than reading it).
-    checked = [i for i in range(len(tasks)) if i not in heavy_set and tasks[i].syntax_check]
-    read_here = [i for i in range(len(tasks)) if i not in heavy_set and not tasks[i].syntax_check]
-    chunksize = max(1, min(32, len(checked) // (jobs * 8)))
-    results: dict[int, Outcome] = {}
-    heavy_results = workers.map(job, [tasks[i] for i in heavy], 1)
-    checked_results = workers.map(job, [tasks[i] for i in checked], chunksize)
-    for i in read_here:
-        results[i] = process_file(tasks[i], job)
-        progress.step()
-    for order, results_in_order in ((heavy, heavy_results), (checked, checked_results)):
-        for i, outcome in zip(order, results_in_order):
-            results[i] = outcome
-            progress.step()
-    return [results[i] for i in range(len(tasks))]
-
-
-def _may_be_heavy(task: Task, job: Job) -> bool:
-    """Whether the file may get more than a syntax check (read from the texts the project
-    index already holds; a file it lacks counts as heavy)."""
-    text = references_for(Path(job.root)).text_of(Path(task.target))
-    if text is None:
-        return True
-    return worth_parsing(text, job.project)
-
-
-def _size(task: Task) -> int:
-    try:
-        return os.stat(task.target).st_size
-    except OSError:
-        return 0
 
 
 # --- the command ----------------------------------------------------------------------------
@@ -436,7 +243,7 @@ def rewrite_command(paths, check, show_diff, color, form, finite_only, inline_co
         if (skipped.warn and not quiet) or verbose:
             click.echo(f"{display_path(skipped.path)}: skipped: {skipped.reason}", err=True)
     for path in found.missing:
-        result = _failure(display_path(path), "FGI903", "no such file or directory")
+        result = failure(display_path(path), "FGI903", "no such file or directory")
         summary.add(result)
         emit(result)
 
@@ -463,7 +270,7 @@ def rewrite_command(paths, check, show_diff, color, form, finite_only, inline_co
     progress = Progress(len(tasks), not quiet and len(tasks) >= PROGRESS_MIN_FILES and sys.stderr.isatty())
     try:
         try:
-            outcomes = _run_in_phases(tasks, job, progress, workers)
+            outcomes = schedule.run(tasks, job, progress, workers)
         except BaseException:
             workers.abort()
             raise
@@ -552,60 +359,15 @@ def _at_least(count: int, items: Iterable) -> bool:
 _IMPORT_LINES = re.compile(r"^[ \t]*(?:from\s+[\w.]+\s+import\s*\([^)]*\)|(?:from|import)\b[^\n]*)", re.M)
 
 
-def _run_in_phases(tasks: list[Task], job: Job, progress: Progress, workers: Workers) -> list[Outcome]:
-    """A Function (or alias) that another file calls is kept while that call is there; the
-    rewrite of that file may remove the last call. So the files that call run first, and the
-    modules defining planned Functions after them, against the rewritten texts: a second run
-    then finds nothing left to do. A defining module that also calls another one's Function
-    may still change what a third sees: those are redone at the end."""
-    project = job.project
-    if project is None or not job.options.get("remove_unused", True):
-        return run_tasks(tasks, job, progress, workers)
-    defined = project.defined_by_module()
-    homes = [i for i, task in enumerate(tasks) if defined.get(module_name_for(Path(task.target))[0])]
-    if not homes:
-        return run_tasks(tasks, job, progress, workers)
-    home_set = set(homes)
-    others = [i for i in range(len(tasks)) if i not in home_set]
-    outcomes: list[Optional[Outcome]] = [None] * len(tasks)
-    for i, outcome in zip(others, run_tasks([tasks[i] for i in others], job, progress, workers)):
-        outcomes[i] = outcome
-    first = _rewritten_texts(tasks, outcomes)
-    later_job = dataclasses.replace(job, overrides=first or None)
-    for i, outcome in zip(homes, run_tasks([tasks[i] for i in homes], later_job, progress, workers)):
-        outcomes[i] = outcome
-    final = _rewritten_texts(tasks, outcomes)
-    references = references_for(Path(job.root))
-    # Only a file the second phase changed can change an answer: ask only about the names
-    # that such a file spells, before or after (a search of every file for each name costs).
-    late = {path: text for path, text in final.items() if first.get(path) != text}
-    for i in homes:
-        target = Path(tasks[i].target)
-        own = target.resolve()
-        names = [name for name in defined[module_name_for(target)[0]] if any(
-            mentions(text, name) for path, after in late.items() if path != own
-            for text in (after, first.get(path) or references.text_of(path) or ""))]
-        seen, now = references.referenced_outside(target, first), references.referenced_outside(target, final)
-        if any(seen(name) != now(name) for name in names):
-            outcomes[i] = process_file(dataclasses.replace(tasks[i], expected=None),
-                                       dataclasses.replace(job, overrides=final))
-    return outcomes  # type: ignore[return-value]
-
-
-def _rewritten_texts(tasks: list[Task], outcomes: list[Optional[Outcome]]) -> dict[Path, str]:
-    return {Path(task.target).resolve(): outcome.result.new_source for task, outcome in zip(tasks, outcomes)
-            if outcome is not None and outcome.result.changed and outcome.result.error is None}
-
-
 def _write(task: Task, outcome: Outcome, result: FileResult) -> FileResult:
     """Replace the file, unless it changed since it was read (an editor saved it meanwhile)."""
     target = Path(task.target)
     try:
         if content_digest(target.read_bytes()) != outcome.digest:
-            return _failure(result.path, "FGI903", "changed on disk while fgi-rewrite ran; not written (run again)")
+            return failure(result.path, "FGI903", "changed on disk while fgi-rewrite ran; not written (run again)")
         write_atomically(target, outcome.data)  # type: ignore[arg-type]
     except OSError as error:
-        return _failure(result.path, "FGI903", f"cannot write: {error.strerror or error}")
+        return failure(result.path, "FGI903", f"cannot write: {error.strerror or error}")
     return result
 
 
@@ -630,7 +392,7 @@ def _run_stdin(check, show_diff, show, options, selection, summary, emit, report
     try:
         source = decode(data)
     except DecodeError as error:
-        result = _failure("-", "FGI901", str(error), error.line)
+        result = failure("-", "FGI901", str(error), error.line)
         summary.add(result)
         emit(result)
         if report_format == "json":
@@ -641,7 +403,7 @@ def _run_stdin(check, show_diff, show, options, selection, summary, emit, report
     try:
         result = rewrite_source(source.text, "-", **options)
     except Exception as error:
-        result = _failure("-", "FGI902", f"fgi-rewrite failed ({type(error).__name__}: {error}); please report it")
+        result = failure("-", "FGI902", f"fgi-rewrite failed ({type(error).__name__}: {error}); please report it")
     result = apply_selection(result, selection)
     summary.add(result)
     emit(result)

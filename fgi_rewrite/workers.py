@@ -16,7 +16,7 @@ import pickle
 import shutil
 import signal
 import tempfile
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 
 # In a worker: the job it last loaded, as (file, job).
@@ -79,6 +79,12 @@ class Workers:
         self._used = True
         job_file = self._file_for(job)
         return self.pool.map(_run_in_worker, [(self.run, job_file, task) for task in tasks], chunksize=chunksize)
+
+    def submit(self, job: Any, task: Any) -> "Future[Any]":
+        self.warm()
+        assert self.pool is not None
+        self._used = True
+        return self.pool.submit(_run_in_worker, (self.run, self._file_for(job), task))
 
     def _file_for(self, job: Any) -> str:
         for known, path in self._job_files:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from fgi_rewrite import cli
+from fgi_rewrite import cli, work
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -115,9 +115,9 @@ def test_cache_hits_are_not_parsed(tree: Path, cache_dir: Path, monkeypatch: pyt
         parsed.append(name)
         raise AssertionError(f"{name} was parsed again")
 
-    monkeypatch.setattr(cli, "rewrite_source", forbidden)
-    monkeypatch.setattr(cli, "syntax_only", forbidden)
-    monkeypatch.setattr(cli, "decode", forbidden)
+    monkeypatch.setattr(work, "rewrite_source", forbidden)
+    monkeypatch.setattr(work, "syntax_only", forbidden)
+    monkeypatch.setattr(work, "decode", forbidden)
     second = runner.invoke(cli.rewrite_command, ["-j", "1", "--check", "--report", "json", "."])
     assert second.exit_code == 0, second.output
     assert parsed == []

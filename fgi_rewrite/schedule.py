@@ -1,0 +1,214 @@
+"""Which file is worked on when, and against what view of the other files.
+
+A Function (or alias) that another file calls is kept while that call is there, and the rewrite
+of that file may remove the last call. So the files that call are rewritten first, and the
+modules that define Functions ("homes") are decided against the callers' rewritten texts: a
+second run then finds nothing left to do.
+
+With workers, a home need not wait for the last caller: one that starts early is decided
+against the files as they are on disk, and its result records every question it asked about
+other files (`Outcome.asked`). Once the callers are done, the answers are asked again against
+their rewritten texts; a home whose answers changed is done again (the result of a file
+depends on other files only through those answers, so equal answers mean an equal result).
+At the end the same test runs against every file's final text: a file that a later rewrite
+would decide differently is done again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import time
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from pathlib import Path
+from typing import Optional
+
+from .analysis.project_index import module_name_for, worth_parsing
+from .project import mentions, references_for
+from .work import Job, Outcome, Task, process_file
+from .workers import Workers
+
+POOL_MIN_CHECKS = 100  # syntax checks of files that cannot matter: fewer are not worth a pool
+_READ_BETWEEN_POLLS = 16  # files the main process reads between looks at the workers
+
+
+class Progress:
+    """`[n/N]` on stderr, only on a terminal and for many files; erased when done."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.total, self.done, self.enabled = total, 0, enabled
+        self._last = 0.0
+
+    def step(self) -> None:
+        self.done += 1
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if now - self._last >= 0.1 or self.done == self.total:
+            self._last = now
+            sys.stderr.write(f"\rfgi-rewrite: {self.done}/{self.total} files")
+            sys.stderr.flush()
+
+    def finish(self) -> None:
+        if self.enabled and self.done:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+
+
+def run(tasks: list[Task], job: Job, progress: Progress, workers: Workers) -> list[Outcome]:
+    """Outcomes in task order, each consistent with the final text of every other file."""
+    homes: set[int] = set()
+    project = job.project
+    if project is not None and job.options.get("remove_unused", True):
+        defined = project.defined_by_module()
+        homes = {i for i, task in enumerate(tasks) if defined.get(module_name_for(Path(task.target))[0])}
+    heavy = [i for i, task in enumerate(tasks) if _may_be_heavy(task, job)] if workers.jobs > 1 else []
+    light_checks = sum(1 for task in tasks if task.syntax_check) - len(heavy)
+    # A pool pays off for files that get analysed, or for many syntax checks; reading files and
+    # a text search is faster than sending them to another process.
+    if workers.jobs <= 1 or (len(heavy) < 2 and light_checks < POOL_MIN_CHECKS):
+        outcomes, views = _in_order(tasks, job, progress, homes)
+    else:
+        outcomes, views = _with_workers(tasks, job, progress, workers, homes, heavy)
+    return _settled(tasks, outcomes, views, job)
+
+
+Views = list[dict[Path, str]]  # per file: the texts of other files its result was decided against
+
+
+def _in_order(tasks: list[Task], job: Job, progress: Progress, homes: set[int]) -> tuple[list[Outcome], Views]:
+    outcomes: list[Optional[Outcome]] = [None] * len(tasks)
+    views: Views = [{} for _ in tasks]
+    for i in [i for i in range(len(tasks)) if i not in homes]:
+        outcomes[i] = process_file(tasks[i], job)
+        progress.step()
+    first = _rewritten_texts(tasks, outcomes)
+    later = _against(job, first)
+    for i in sorted(homes):
+        outcomes[i] = process_file(tasks[i], later)
+        views[i] = first
+        progress.step()
+    return outcomes, views  # type: ignore[return-value]
+
+
+def _with_workers(tasks: list[Task], job: Job, progress: Progress, workers: Workers, homes: set[int],
+                  heavy: list[int]) -> tuple[list[Outcome], Views]:
+    # The few files that get the full analysis cost a hundred times the others: they go out
+    # first, one at a time, callers before homes, biggest first, so that no worker is left with
+    # a queue of them. Syntax checks follow in chunks; files that are only read are read here,
+    # meanwhile (sending one to a worker costs more than reading it).
+    heavy_set = set(heavy)
+    by_size = sorted(heavy, key=lambda i: -_size(tasks[i]))
+    queue = deque([i for i in by_size if i not in homes] + [i for i in by_size if i in homes])
+    callers_left = {i for i in heavy if i not in homes}
+    checked = [i for i in range(len(tasks)) if i not in heavy_set and tasks[i].syntax_check]
+    read_here = deque(i for i in range(len(tasks)) if i not in heavy_set and not tasks[i].syntax_check)
+    outcomes: list[Optional[Outcome]] = [None] * len(tasks)
+    views: Views = [{} for _ in tasks]
+    later: Optional[Job] = None if callers_left else job
+    speculative: list[int] = []
+    running: dict[Future, int] = {}
+    checked_results = None
+    while queue or running:
+        while queue and len(running) <= workers.jobs:  # one waits in line: no worker idles
+            i = queue.popleft()
+            if i in homes and later is None:
+                speculative.append(i)
+            elif i in homes:
+                views[i] = later.overrides or {}
+            running[workers.submit(later if i in homes and later is not None else job, tasks[i])] = i
+        if not queue and checked_results is None:
+            checked_results = workers.map(job, [tasks[i] for i in checked], max(1, min(32, len(checked) // (workers.jobs * 8))))
+        if read_here:
+            for _ in range(min(_READ_BETWEEN_POLLS, len(read_here))):
+                i = read_here.popleft()
+                outcomes[i] = process_file(tasks[i], job)
+                progress.step()
+            finished = [future for future in running if future.done()]
+        else:
+            finished = list(wait(running, return_when=FIRST_COMPLETED).done)
+        for future in finished:
+            i = running.pop(future)
+            outcomes[i] = future.result()
+            progress.step()
+            callers_left.discard(i)
+        if later is None and not callers_left:
+            later = _against(job, _rewritten_texts(tasks, outcomes))
+    for i in read_here:
+        outcomes[i] = process_file(tasks[i], job)
+        progress.step()
+    if checked_results is None:
+        checked_results = workers.map(job, [tasks[i] for i in checked], 1)
+    for i, outcome in zip(checked, checked_results):
+        outcomes[i] = outcome
+        progress.step()
+    assert later is not None
+    # Homes that started before the last caller finished: do again those whose answers changed.
+    first = later.overrides or {}
+    redo = [i for i in speculative if not _holds(outcomes[i], tasks[i], job.root, {}, first)]  # type: ignore[arg-type]
+    for i, outcome in zip(redo, workers.map(later, [tasks[i] for i in redo], 1)):
+        outcomes[i] = outcome
+    for i in speculative:
+        views[i] = first  # verified, or done again, against the callers' new texts
+    return outcomes, views  # type: ignore[return-value]
+
+
+def _settled(tasks: list[Task], outcomes: list[Outcome], views: Views, job: Job) -> list[Outcome]:
+    """Against every file's final text, each file's answers about the others must hold (a
+    second run would see those texts); a file whose answers changed is done again."""
+    final = _rewritten_texts(tasks, outcomes)  # type: ignore[arg-type]
+    settled = list(outcomes)
+    for i, outcome in enumerate(outcomes):
+        if not _holds(outcome, tasks[i], job.root, views[i], final):
+            settled[i] = process_file(dataclasses.replace(tasks[i], expected=None), _against(job, final))
+    return settled
+
+
+def _holds(outcome: Outcome, task: Task, root: str, before: dict[Path, str], after: dict[Path, str]) -> bool:
+    """Would the file's questions about other files, answered against the texts `before`
+    (over the files as read), get the same answers against `after`? Only a file whose text
+    differs between the two can change an answer: the others are not searched again."""
+    if not outcome.asked or before is after:
+        return True
+    references = references_for(Path(root))
+    own = Path(task.target).resolve()
+
+    def text(view: dict[Path, str], path: Path) -> str:
+        found = view.get(path)
+        return found if found is not None else references.text_of(path) or ""
+
+    changed = [path for path in {*before, *after} if path != own and text(before, path) != text(after, path)]
+    if not changed:
+        return True
+    for name, answer in outcome.asked:
+        if any(mentions(text(before, path), name) != mentions(text(after, path), name) for path in changed):
+            if references.referenced_outside(own, after or None)(name) != answer:
+                return False
+    return True
+
+
+def _against(job: Job, overrides: dict[Path, str]) -> Job:
+    return dataclasses.replace(job, overrides=overrides or None)
+
+
+def _rewritten_texts(tasks: list[Task], outcomes: list[Optional[Outcome]]) -> dict[Path, str]:
+    return {Path(task.target).resolve(): outcome.result.new_source for task, outcome in zip(tasks, outcomes)
+            if outcome is not None and outcome.result.changed and outcome.result.error is None}
+
+
+def _may_be_heavy(task: Task, job: Job) -> bool:
+    """Whether the file may get more than a syntax check (read from the texts the project
+    index already holds; a file it lacks counts as heavy)."""
+    text = references_for(Path(job.root)).text_of(Path(task.target))
+    if text is None:
+        return True
+    return worth_parsing(text, job.project)
+
+
+def _size(task: Task) -> int:
+    try:
+        return os.stat(task.target).st_size
+    except OSError:
+        return 0
