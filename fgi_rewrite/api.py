@@ -12,7 +12,6 @@ if TYPE_CHECKING:
     import black
 
 from .files import syntax_error  # noqa: F401 (part of the API)
-from .project import attribute_assigned_outside, mentioned_outside
 from .formatting import format_file, is_black_clean
 
 from .analysis.functions import analyse_function, find_function_classes
@@ -203,32 +202,45 @@ def rewrite_tree(
 ) -> dict[Path, FileResult]:
     """Rewrite a set of files as one project.
 
-    Pass 1 indexes every file; pass 2 rewrites each file knowing every Function in the set;
-    pass 3 re-decides, for modules that define Functions, what became unused, looking at the
-    other files as they are AFTER the rewrite (so a second run changes nothing).
-    `context` holds other files of the project: searched for references, not rewritten."""
-    project = build_project(sources)
-    names = {path: module_name_for(path) for path in sources}
-    others = context or {}
+    The files are indexed first; then each is rewritten knowing every Function in the set: the
+    files that call Functions first, then the modules that define them, against the callers'
+    new texts; last, any file whose questions about the others (is this name used elsewhere?)
+    get other answers against the final texts is done again, so a second run changes nothing
+    (the scheduler the CLI uses, one file at a time). `context` holds other files of the
+    project: searched for references, not rewritten."""
+    from . import schedule
+    from .project import ProjectReferences
+    from .work import Outcome
 
-    def run(path: Path, texts: dict[Path, str]) -> FileResult:
+    project = build_project(sources)
+    paths = list(sources)
+    resolved = [path.resolve() for path in paths]
+    names = {path: module_name_for(path) for path in paths}
+    snapshot = ProjectReferences.of_texts({**{p.resolve(): t for p, t in (context or {}).items()},
+                                           **{r: sources[p] for p, r in zip(paths, resolved)}})
+    defined = project.defined_by_module()
+    homes = {i for i, path in enumerate(paths) if defined.get(names[path][0])} \
+        if options.get("remove_unused", True) else set()
+
+    def process(i: int, view: Optional[dict[Path, str]], again: bool) -> Outcome:
+        path = paths[i]
         name, is_package = names[path]
         if not project.reaches(name):
             # Cannot involve the project.
-            return rewrite_source(sources[path], str(path), parsed=project.parsed, **options)
-        return rewrite_source(sources[path], str(path), referenced_elsewhere=mentioned_outside(path, texts),
-                              attribute_assigned_elsewhere=attribute_assigned_outside(path, texts), project=project,
-                              parsed=project.parsed, module_name=name, is_package=is_package, **options)
+            return Outcome(rewrite_source(sources[path], str(path), parsed=project.parsed, **options))
+        asked: dict[str, bool] = {}
 
-    first = {path: run(path, {**others, **sources}) for path in sources}
-    after = {**others, **{path: r.new_source if r.error is None else sources[path] for path, r in first.items()}}
-    results = dict(first)
-    for path in sources:
-        name = names[path][0]
-        defined = project.defined_by_module().get(name, [])
-        if not defined:
-            continue
-        before_search, after_search = mentioned_outside(path, {**others, **sources}), mentioned_outside(path, after)
-        if any(before_search(d) != after_search(d) for d in defined):
-            results[path] = run(path, after)
-    return results
+        def referenced_elsewhere(symbol: str) -> bool:
+            if symbol not in asked:
+                asked[symbol] = snapshot.referenced_outside(resolved[i], view)(symbol)
+            return asked[symbol]
+
+        result = rewrite_source(sources[path], str(path), referenced_elsewhere=referenced_elsewhere,
+                                attribute_assigned_elsewhere=snapshot.attribute_assigned_outside(resolved[i]),
+                                project=project, parsed=project.parsed, module_name=name, is_package=is_package,
+                                **options)
+        return Outcome(result, asked=tuple(asked.items()))
+
+    outcomes, views = schedule.in_order(resolved, homes, process)
+    outcomes = schedule.settled(resolved, outcomes, views, process, snapshot)
+    return {path: outcome.result for path, outcome in zip(paths, outcomes)}

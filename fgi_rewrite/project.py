@@ -47,15 +47,6 @@ def mentions(text: str, name: str) -> bool:
     return name in text and re.search(rf"\b{re.escape(name)}\b", text) is not None
 
 
-def mentioned_outside(own: Path, texts: dict[Path, str]) -> Callable[[str], bool]:
-    """`mentioned(name)`: does a file other than `own` contain the identifier `name`?"""
-
-    def mentioned(name: str) -> bool:
-        return any(mentions(text, name) for other, text in texts.items() if other != own)
-
-    return mentioned
-
-
 def attribute_assigned_outside(own: Path, texts: dict[Path, str]) -> Callable[[str], bool]:
     """`assigned(name)`: does a file other than `own` bind an attribute `name` (`x.name = ...`, or
     `name = ...` indented, as in a class body)?"""
@@ -72,6 +63,13 @@ class ProjectReferences:
         self.root = root.resolve()
         self._texts: Optional[dict[Path, str]] = None
         self._mentioned: dict[str, frozenset[Path]] = {}
+
+    @classmethod
+    def of_texts(cls, texts: dict[Path, str]) -> "ProjectReferences":
+        """A snapshot of the given texts (keyed by resolved path) instead of the files on disk."""
+        references = cls(Path("."))
+        references._texts = dict(texts)
+        return references
 
     def _files(self) -> dict[Path, str]:
         if self._texts is None:

@@ -23,7 +23,7 @@ import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional, Protocol
 
 from .analysis.project_index import module_name_for, worth_parsing
 from .project import mentions, references_for
@@ -42,7 +42,7 @@ class Progress:
         self._last = 0.0
 
     def step(self) -> None:
-        self.done += 1
+        self.done = min(self.done + 1, self.total)  # a file done again is not counted twice
         if not self.enabled:
             return
         now = time.monotonic()
@@ -68,33 +68,80 @@ def run(tasks: list[Task], job: Job, progress: Progress, workers: Workers) -> li
     light_checks = sum(1 for task in tasks if task.syntax_check) - len(heavy)
     # A pool pays off for files that get analysed, or for many syntax checks; reading files and
     # a text search is faster than sending them to another process.
+    paths = [Path(task.target).resolve() for task in tasks]
+
+    def process(i: int, view: Optional[dict[Path, str]], again: bool) -> Outcome:
+        outcome = process_file(dataclasses.replace(tasks[i], expected=None) if again else tasks[i],
+                               dataclasses.replace(job, overrides=view or None))
+        progress.step()
+        return outcome
+
     if workers.jobs <= 1 or (len(heavy) < 2 and light_checks < POOL_MIN_CHECKS):
-        outcomes, views = _in_order(tasks, job, progress, homes)
+        outcomes, views = in_order(paths, homes, process)
     else:
-        outcomes, views = _with_workers(tasks, job, progress, workers, homes, heavy)
-    return _settled(tasks, outcomes, views, job)
+        outcomes, views = _with_workers(tasks, paths, job, progress, workers, homes, heavy)
+    return settled(paths, outcomes, views, process, references_for(Path(job.root)))
 
 
 Views = list[dict[Path, str]]  # per file: the texts of other files its result was decided against
+# Work on file i against a view of the others (None: as first read; else these texts over them);
+# the flag says it is done again (a result remembered from an earlier run no longer holds).
+Process = Callable[[int, Optional[dict[Path, str]], bool], Outcome]
 
 
-def _in_order(tasks: list[Task], job: Job, progress: Progress, homes: set[int]) -> tuple[list[Outcome], Views]:
-    outcomes: list[Optional[Outcome]] = [None] * len(tasks)
-    views: Views = [{} for _ in tasks]
-    for i in [i for i in range(len(tasks)) if i not in homes]:
-        outcomes[i] = process_file(tasks[i], job)
-        progress.step()
-    first = _rewritten_texts(tasks, outcomes)
-    later = _against(job, first)
+class Snapshot(Protocol):
+    """The other files as first read: ProjectReferences (from disk, or from texts given)."""
+
+    def text_of(self, path: Path) -> Optional[str]: ...
+
+    def referenced_outside(self, path: Path, overrides: Optional[dict[Path, str]] = None
+                           ) -> Callable[[str], bool]: ...
+
+
+def in_order(paths: list[Path], homes: set[int], process: Process) -> tuple[list[Outcome], Views]:
+    """One file at a time: the callers, then the homes against the callers' new texts."""
+    outcomes: list[Optional[Outcome]] = [None] * len(paths)
+    views: Views = [{} for _ in paths]
+    for i in range(len(paths)):
+        if i not in homes:
+            outcomes[i] = process(i, None, False)
+    first = _rewritten_texts(paths, outcomes)
     for i in sorted(homes):
-        outcomes[i] = process_file(tasks[i], later)
+        outcomes[i] = process(i, first, False)
         views[i] = first
-        progress.step()
     return outcomes, views  # type: ignore[return-value]
 
 
-def _with_workers(tasks: list[Task], job: Job, progress: Progress, workers: Workers, homes: set[int],
-                  heavy: list[int]) -> tuple[list[Outcome], Views]:
+def settled(paths: list[Path], outcomes: list[Outcome], views: Views, process: Process,
+            snapshot: Snapshot) -> list[Outcome]:
+    """Against every file's final text, each file's answers about the others must hold (a
+    second run would see those texts); a file whose answers changed is done again."""
+    final = _rewritten_texts(paths, outcomes)  # type: ignore[arg-type]
+    return [outcome if holds(outcome, paths[i], snapshot, views[i], final) else process(i, final, True)
+            for i, outcome in enumerate(outcomes)]
+
+
+def holds(outcome: Outcome, own: Path, snapshot: Snapshot, before: dict[Path, str], after: dict[Path, str]) -> bool:
+    """Would the file's questions about other files, answered against the texts `before`
+    (over the files as first read), get the same answers against `after`? Only a file whose
+    text differs between the two can change an answer: the others are not searched again."""
+    if not outcome.asked:
+        return True
+
+    def text(view: dict[Path, str], path: Path) -> str:
+        found = view.get(path)
+        return found if found is not None else snapshot.text_of(path) or ""
+
+    changed = [path for path in {*before, *after} if path != own and text(before, path) != text(after, path)]
+    for name, answer in outcome.asked:
+        if any(mentions(text(before, path), name) != mentions(text(after, path), name) for path in changed):
+            if snapshot.referenced_outside(own, after or None)(name) != answer:
+                return False
+    return True
+
+
+def _with_workers(tasks: list[Task], paths: list[Path], job: Job, progress: Progress, workers: Workers,
+                  homes: set[int], heavy: list[int]) -> tuple[list[Outcome], Views]:
     # The few files that get the full analysis cost a hundred times the others: they go out
     # first, one at a time, callers before homes, biggest first, so that no worker is left with
     # a queue of them. Syntax checks follow in chunks; files that are only read are read here,
@@ -135,7 +182,7 @@ def _with_workers(tasks: list[Task], job: Job, progress: Progress, workers: Work
             progress.step()
             callers_left.discard(i)
         if later is None and not callers_left:
-            later = _against(job, _rewritten_texts(tasks, outcomes))
+            later = dataclasses.replace(job, overrides=_rewritten_texts(paths, outcomes) or None)
     for i in read_here:
         outcomes[i] = process_file(tasks[i], job)
         progress.step()
@@ -147,7 +194,8 @@ def _with_workers(tasks: list[Task], job: Job, progress: Progress, workers: Work
     assert later is not None
     # Homes that started before the last caller finished: do again those whose answers changed.
     first = later.overrides or {}
-    redo = [i for i in speculative if not _holds(outcomes[i], tasks[i], job.root, {}, first)]  # type: ignore[arg-type]
+    snapshot = references_for(Path(job.root))
+    redo = [i for i in speculative if not holds(outcomes[i], paths[i], snapshot, {}, first)]  # type: ignore[arg-type]
     for i, outcome in zip(redo, workers.map(later, [tasks[i] for i in redo], 1)):
         outcomes[i] = outcome
     for i in speculative:
@@ -155,46 +203,8 @@ def _with_workers(tasks: list[Task], job: Job, progress: Progress, workers: Work
     return outcomes, views  # type: ignore[return-value]
 
 
-def _settled(tasks: list[Task], outcomes: list[Outcome], views: Views, job: Job) -> list[Outcome]:
-    """Against every file's final text, each file's answers about the others must hold (a
-    second run would see those texts); a file whose answers changed is done again."""
-    final = _rewritten_texts(tasks, outcomes)  # type: ignore[arg-type]
-    settled = list(outcomes)
-    for i, outcome in enumerate(outcomes):
-        if not _holds(outcome, tasks[i], job.root, views[i], final):
-            settled[i] = process_file(dataclasses.replace(tasks[i], expected=None), _against(job, final))
-    return settled
-
-
-def _holds(outcome: Outcome, task: Task, root: str, before: dict[Path, str], after: dict[Path, str]) -> bool:
-    """Would the file's questions about other files, answered against the texts `before`
-    (over the files as read), get the same answers against `after`? Only a file whose text
-    differs between the two can change an answer: the others are not searched again."""
-    if not outcome.asked or before is after:
-        return True
-    references = references_for(Path(root))
-    own = Path(task.target).resolve()
-
-    def text(view: dict[Path, str], path: Path) -> str:
-        found = view.get(path)
-        return found if found is not None else references.text_of(path) or ""
-
-    changed = [path for path in {*before, *after} if path != own and text(before, path) != text(after, path)]
-    if not changed:
-        return True
-    for name, answer in outcome.asked:
-        if any(mentions(text(before, path), name) != mentions(text(after, path), name) for path in changed):
-            if references.referenced_outside(own, after or None)(name) != answer:
-                return False
-    return True
-
-
-def _against(job: Job, overrides: dict[Path, str]) -> Job:
-    return dataclasses.replace(job, overrides=overrides or None)
-
-
-def _rewritten_texts(tasks: list[Task], outcomes: list[Optional[Outcome]]) -> dict[Path, str]:
-    return {Path(task.target).resolve(): outcome.result.new_source for task, outcome in zip(tasks, outcomes)
+def _rewritten_texts(paths: list[Path], outcomes: list[Optional[Outcome]]) -> dict[Path, str]:
+    return {path: outcome.result.new_source for path, outcome in zip(paths, outcomes)
             if outcome is not None and outcome.result.changed and outcome.result.error is None}
 
 
