@@ -14,7 +14,8 @@ import stat
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
-from .files import SKIPPED_DIRECTORIES, DecodeError, read_source
+from .cache import content_digest
+from .files import SKIPPED_DIRECTORIES, DecodeError, decode
 
 _ROOT_MARKERS = (".git", ".hg", "pyproject.toml")
 
@@ -63,6 +64,7 @@ class ProjectReferences:
         self.root = root.resolve()
         self._texts: Optional[dict[Path, str]] = None
         self._mentioned: dict[str, frozenset[Path]] = {}
+        self._digests: dict[Path, str] = {}  # content digest of each file read from disk
 
     @classmethod
     def of_texts(cls, texts: dict[Path, str]) -> "ProjectReferences":
@@ -85,7 +87,9 @@ class ProjectReferences:
                             real = path.resolve()
                             if self.root not in real.parents:
                                 continue  # a symlink out of the tree: not followed
-                            texts[real] = read_source(path).text
+                            data = path.read_bytes()
+                            texts[real] = decode(data).text
+                            self._digests[real] = content_digest(data)
                         except (OSError, DecodeError):
                             continue
             self._texts = texts
@@ -96,6 +100,12 @@ class ProjectReferences:
         files = self._files()
         found = files.get(path)  # callers mostly pass real paths already: no system call
         return found if found is not None else files.get(path.resolve())
+
+    def digest_of(self, path: Path) -> Optional[str]:
+        """The content digest of a file as first read from disk (None: not read from disk)."""
+        self._files()
+        found = self._digests.get(path)
+        return found if found is not None else self._digests.get(path.resolve())
 
     def texts(self, overrides: Optional[dict[Path, str]] = None) -> dict[Path, str]:
         """Every Python file below the root (resolved path -> text), with `overrides` applied."""

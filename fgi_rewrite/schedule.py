@@ -25,9 +25,9 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
 from typing import Callable, Optional, Protocol
 
-from .analysis.project_index import module_name_for, worth_parsing
+from .analysis.project_index import module_name_for, resolved_path, worth_parsing
 from .project import mentions, references_for
-from .work import Job, Outcome, Task, process_file
+from .work import Job, Outcome, Task, outcome_if_only_read, process_file
 from .workers import Workers
 
 POOL_MIN_CHECKS = 100  # syntax checks of files that cannot matter: fewer are not worth a pool
@@ -68,11 +68,13 @@ def run(tasks: list[Task], job: Job, progress: Progress, workers: Workers) -> li
     light_checks = sum(1 for task in tasks if task.syntax_check) - len(heavy)
     # A pool pays off for files that get analysed, or for many syntax checks; reading files and
     # a text search is faster than sending them to another process.
-    paths = [Path(task.target).resolve() for task in tasks]
+    paths = [resolved_path(Path(task.target)) for task in tasks]
 
     def process(i: int, view: Optional[dict[Path, str]], again: bool) -> Outcome:
-        outcome = process_file(dataclasses.replace(tasks[i], expected=None) if again else tasks[i],
-                               dataclasses.replace(job, overrides=view or None))
+        outcome = None if again else _already_read(tasks[i], job)
+        if outcome is None:
+            outcome = process_file(dataclasses.replace(tasks[i], expected=None) if again else tasks[i],
+                                   dataclasses.replace(job, overrides=view or None))
         progress.step()
         return outcome
 
@@ -171,7 +173,7 @@ def _with_workers(tasks: list[Task], paths: list[Path], job: Job, progress: Prog
         if read_here:
             for _ in range(min(_READ_BETWEEN_POLLS, len(read_here))):
                 i = read_here.popleft()
-                outcomes[i] = process_file(tasks[i], job)
+                outcomes[i] = _already_read(tasks[i], job) or process_file(tasks[i], job)
                 progress.step()
             finished = [future for future in running if future.done()]
         else:
@@ -184,7 +186,7 @@ def _with_workers(tasks: list[Task], paths: list[Path], job: Job, progress: Prog
         if later is None and not callers_left:
             later = dataclasses.replace(job, overrides=_rewritten_texts(paths, outcomes) or None)
     for i in read_here:
-        outcomes[i] = process_file(tasks[i], job)
+        outcomes[i] = _already_read(tasks[i], job) or process_file(tasks[i], job)
         progress.step()
     if checked_results is None:
         checked_results = workers.map(job, [tasks[i] for i in checked], 1)
@@ -208,10 +210,23 @@ def _rewritten_texts(paths: list[Path], outcomes: list[Optional[Outcome]]) -> di
             if outcome is not None and outcome.result.changed and outcome.result.error is None}
 
 
+def _already_read(task: Task, job: Job) -> Optional[Outcome]:
+    """A file the first pass read, that is not to be syntax-checked and cannot matter, is not
+    read again: its outcome follows from that reading."""
+    if task.syntax_check:
+        return None
+    snapshot = references_for(Path(job.root))
+    path = resolved_path(Path(task.target))
+    text, digest = snapshot.text_of(path), snapshot.digest_of(path)
+    if text is None or digest is None:
+        return None
+    return outcome_if_only_read(task, text, digest, job.project)
+
+
 def _may_be_heavy(task: Task, job: Job) -> bool:
     """Whether the file may get more than a syntax check (read from the texts the project
     index already holds; a file it lacks counts as heavy)."""
-    text = references_for(Path(job.root)).text_of(Path(task.target))
+    text = references_for(Path(job.root)).text_of(resolved_path(Path(task.target)))
     if text is None:
         return True
     return worth_parsing(text, job.project)

@@ -78,6 +78,16 @@ def syntax_only(text: str, name: str) -> FileResult:
     return FileResult(name, "", "", error=syntax_error(text, name))
 
 
+def outcome_if_only_read(task: Task, text: str, digest: str, project: Optional[ProjectIndex]) -> Optional[Outcome]:
+    """What `process_file` gives a file that is not to be syntax-checked and cannot matter,
+    from its text and digest as already read (None: the file needs more than reading)."""
+    if task.syntax_check or worth_parsing(text, project):
+        return None
+    if task.expected in (digest, UNCHECKED + digest):
+        return Outcome(FileResult(task.name, "", ""), digest=digest, cached=True)
+    return Outcome(FileResult(task.name, "", ""), None, digest, cacheable=True, checked=False)
+
+
 def process_file(task: Task, job: Job) -> Outcome:
     name = task.name
     target = Path(task.target)

@@ -26,13 +26,13 @@ _MAX_RESOLUTION_STEPS = 32
 
 def module_name_for(path: Path) -> tuple[str, bool]:
     """Qualified module name from the package layout (directories with __init__.py)."""
-    path = _resolved(path)
+    path = resolved_path(path)
     is_package = path.name == "__init__.py"
     parts = [*_package_of(path.parent)] + ([] if is_package else [path.stem])
     return ".".join(parts) or path.stem, is_package
 
 
-def _resolved(path: Path) -> Path:
+def resolved_path(path: Path) -> Path:
     """`path.resolve()`, with each directory resolved once per process (a run asks for every
     file of the tree; resolving walks every component of the path)."""
     if os.path.islink(path):
