@@ -5,10 +5,11 @@ Exit codes: 0 done or nothing to do; 1 `--check` found files that would change;
 processed); 130 interrupted.
 Diffs, `-` output and `--report json` go to stdout; everything else to stderr.
 
-A run has two phases. First every file is read and rewritten in memory, in parallel (`-j`),
+A run has two stages. First every file is read and rewritten in memory, in parallel (`-j`),
 against one snapshot of the project (other files are searched for references to names the
-rewrite would remove). Then, in path order, messages are printed and files are replaced, each
-atomically: a run interrupted at any point leaves every file either old or new.
+rewrite would remove; schedule.py decides the order and re-checks those answers). Then, in
+path order, messages are printed and files are replaced, each atomically: a run interrupted at
+any point leaves every file either old or new.
 """
 
 from __future__ import annotations
