@@ -86,6 +86,18 @@ def _default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+# Options that `fgi bench` and `fgi train` share.
+MODEL_OPTION = click.option(
+    "--model",
+    "model_path",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Model file (default: the bundled examples/alif/model.py).",
+)
+DEVICE_OPTION = click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None)
+SEED_OPTION = click.option("--seed", type=int, default=0, show_default=True)
+
+
 @click.command("bench")
 @click.option("--quick", is_flag=True, help="Small CPU run (T=28,49; few iterations): a few minutes.")
 @click.option(
@@ -110,18 +122,12 @@ def _default_device() -> str:
 )
 @click.option("--hidden", type=int, default=None, help="Hidden ALIF neurons (default 128).")
 @click.option("--batch", type=int, default=None, help="Batch size (default 128).")
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None)
+@DEVICE_OPTION
 @click.option("--timeout", "timeout_s", type=float, default=None, help="Seconds per configuration.")
 @click.option("--budget", "budget_s", type=float, default=None, help="Seconds for the whole run.")
-@click.option(
-    "--model",
-    "model_path",
-    type=click.Path(exists=True, dir_okay=False),
-    default=None,
-    help="Model file (default: the bundled examples/alif/model.py).",
-)
+@MODEL_OPTION
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="out/bench", show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@SEED_OPTION
 def bench(
     quick,
     preset,
@@ -200,15 +206,9 @@ def bench(
     help="Directory with MNIST IDX files (gzipped or not); default: scikit-learn's offline 8x8 digits.",
 )
 @click.option("--variant", type=click.Choice(["fgi", "fgi_finite"]), default="fgi", show_default=True)
-@click.option(
-    "--model",
-    "model_path",
-    type=click.Path(exists=True, dir_okay=False),
-    default=None,
-    help="Model file (default: the bundled examples/alif/model.py).",
-)
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None)
-@click.option("--seed", type=int, default=0, show_default=True)
+@MODEL_OPTION
+@DEVICE_OPTION
+@SEED_OPTION
 @click.option(
     "--tol",
     type=float,
