@@ -415,11 +415,12 @@ def _statements_for_scopes(module: cst.Module, words: set[str], sites: list[cst.
     """The top-level statements a scope analysis needs, in order: those spelling one of `words`
     (a binding or a use of a name spells it), every statement that imports (for the import
     pruning) and those holding one of `sites`. Of a big class, only the statements of its body
-    that qualify the same way (the class's own decorators and bases always).
+    that qualify the same way (the class's own decorators and bases always), unless one of those
+    may call something in the class's own scope.
 
     Scope facts about a name come only from statements that spell it; the scope of a node lies
-    within its top-level statement, and within a class, within the statement of its body (a
-    method does not see the class's names); so for these names and nodes the analysis of this
+    within its top-level statement, and the scope of a call in a method within that method (a
+    method does not see its class's names); so for these names and nodes the analysis of this
     part of the module answers what an analysis of all of it does (tests hold the two equal)."""
     holding: set[cst.CSTNode] = set()
     for site in sites:
@@ -435,10 +436,23 @@ def _statements_for_scopes(module: cst.Module, words: set[str], sites: list[cst.
                     and len(code) > _CLASS_WORTH_SPLITTING:
                 kept = [inner for inner in statement.body.body
                         if inner in holding or _needed_for_scopes(module.code_for_node(inner), words)]
-                if len(kept) < len(statement.body.body):
+                if len(kept) < len(statement.body.body) and not any(map(_may_call_in_class_scope, kept)):
                     statement = statement.with_changes(body=statement.body.with_changes(body=kept))
             chosen.append(statement)
     return chosen
+
+
+def _may_call_in_class_scope(statement: cst.CSTNode) -> bool:
+    """Could this statement of a class body hold a call evaluated in the class's own scope (in
+    its body, a decorator, a default value)? Such a call sees names that any statement of the
+    class binds: then the class is analysed whole."""
+    if isinstance(statement, cst.FunctionDef):
+        parts: list[cst.CSTNode] = [*statement.decorators, statement.params]
+        if statement.returns is not None:
+            parts.append(statement.returns)
+    else:
+        parts = [statement]
+    return any(type(node) is cst.Call for part in parts for node in walk(part))
 
 
 def _needed_for_scopes(code: str, words: set[str]) -> bool:

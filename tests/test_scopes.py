@@ -148,6 +148,18 @@ class Big(torch.nn.Module):
         import math
         return Spike.apply(x * math.pi)
 ''',
+    "a big class with a call in its own body, where the class binds a free name": SPIKE.replace(
+        "grad_output * shape(x)", "grad_output * torch.sigmoid(x)") + '''
+
+class Table:
+    torch = None  # the call below, in the class body, reads this `torch`
+''' + "".join(f'''
+    def unrelated_{i}(self, y):
+        """{'padding ' * 20}"""
+        return y * {i}
+''' for i in range(12)) + '''
+    ones = Spike.apply(ONES)
+''',
 }
 
 
