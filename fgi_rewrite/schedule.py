@@ -184,7 +184,10 @@ def _with_workers(tasks: list[Task], paths: list[Path], job: Job, progress: Prog
             progress.step()
             callers_left.discard(i)
         if later is None and not callers_left:
-            later = dataclasses.replace(job, overrides=_rewritten_texts(paths, outcomes) or None)
+            # The callers' texts only, as one file at a time sees them (homes done meanwhile
+            # are verified below and settled at the end).
+            callers = [outcome if i not in homes else None for i, outcome in enumerate(outcomes)]
+            later = dataclasses.replace(job, overrides=_rewritten_texts(paths, callers) or None)
     for i in read_here:
         outcomes[i] = _already_read(tasks[i], job) or process_file(tasks[i], job)
         progress.step()
