@@ -258,7 +258,7 @@ def rewrite_command(paths, check, show_diff, color, form, finite_only, inline_co
     # A worker imports the rewriter when it starts (black too, when the new text is shown or written).
     workers = Workers(jobs, process_file, ["fgi_rewrite.api"] + (["black"] if mode != "check" else []))
     try:
-        project = _project_index(config.root, [Path(c.target) for c in found.files], workers)
+        project = _project_index(config.root, [Path(c.target) for c in found.files], workers, keyed=use_cache)
     except BaseException:
         workers.abort()
         raise
@@ -316,11 +316,12 @@ def _may_export(text: str) -> bool:
         "*" in text and "import" in text and _STAR_IMPORT.search(text) is not None)
 
 
-def _project_index(root: Path, targets: list[Path], workers: Workers) -> Optional[ProjectIndex]:
+def _project_index(root: Path, targets: list[Path], workers: Workers, keyed: bool = True) -> Optional[ProjectIndex]:
     """First pass: the modules below the root that can define or re-export a Function
     (those that spell Function, star imports, package __init__ files), read with `ast`. Any
     other module is read when a resolution of a name needs it (the worker that needs it does).
-    When two of the targets may define a Function, the workers start meanwhile."""
+    When two of the targets may define a Function, the workers start meanwhile. `keyed`: give
+    the index its cache key (a run without the cache needs none)."""
     references = references_for(root)
     texts = references.texts()
     if not any(may_matter(text) for text in texts.values()):
@@ -333,6 +334,8 @@ def _project_index(root: Path, targets: list[Path], workers: Workers) -> Optiona
         return None
     project.learn_renames(texts.values())
     project.modules.paths = {module_name_for(path)[0]: str(path) for path in texts}
+    if not keyed:
+        return project
     # What the result for a file may take from the index: the fingerprint, and the imports of
     # every file (a re-export through a module read on demand).
     digest = hashlib.sha256(project.fingerprint().encode())
