@@ -236,3 +236,27 @@ def test_known_bug_gradient_for_a_number_is_not_injected() -> None:
     x = torch.tensor([-1.0, 0.0, 1.0])
     with torch.no_grad():
         assert torch.equal(rewritten["run"](x), namespace["run"](x))  # AttributeError today
+
+
+@FUZZ
+@given(spec=specs() | specs(mutations=True))
+@example(spec=Spec(call_style="self_attribute", style="setup_context", torch_alias=True))
+@example(spec=Spec(call_style="alias", rewrite_form="function"))
+def test_scope_analysis_of_part_of_a_generated_module_answers_as_the_whole(spec: Spec) -> None:
+    """The rewrite with the scope analysis of the statements that matter (what runs) equals the
+    rewrite with the analysis of the whole module, on generated modules too."""
+    from fgi_rewrite import transform
+    from fgi_rewrite.api import rewrite_source
+
+    from .fuzzing.harness import rewrite
+
+    part = rewrite(spec).result
+    choose = transform._statements_for_scopes
+    transform._statements_for_scopes = lambda module, words, sites, parents: list(module.body)
+    try:
+        whole = rewrite_source(render(spec), "fuzzed.py", form=spec.normalised().rewrite_form,
+                               finite_only=spec.normalised().finite_only)
+    finally:
+        transform._statements_for_scopes = choose
+    assert (part.new_source, part.rewrites, part.refusals, part.notes, part.error) == \
+        (whole.new_source, whole.rewrites, whole.refusals, whole.notes, whole.error), render(spec)
