@@ -210,7 +210,7 @@ def rewrite_tree(
     project: searched for references, not rewritten."""
     from . import schedule
     from .project import ProjectReferences
-    from .work import Outcome
+    from .work import Outcome, RecordedAnswers
 
     project = build_project(sources)
     paths = list(sources)
@@ -228,18 +228,12 @@ def rewrite_tree(
         if not project.reaches(name):
             # Cannot involve the project.
             return Outcome(rewrite_source(sources[path], str(path), parsed=project.parsed, **options))
-        asked: dict[str, bool] = {}
-
-        def referenced_elsewhere(symbol: str) -> bool:
-            if symbol not in asked:
-                asked[symbol] = snapshot.referenced_outside(resolved[i], view)(symbol)
-            return asked[symbol]
-
-        result = rewrite_source(sources[path], str(path), referenced_elsewhere=referenced_elsewhere,
+        answers = RecordedAnswers(snapshot.referenced_outside(resolved[i], view))
+        result = rewrite_source(sources[path], str(path), referenced_elsewhere=answers,
                                 attribute_assigned_elsewhere=snapshot.attribute_assigned_outside(resolved[i]),
                                 project=project, parsed=project.parsed, module_name=name, is_package=is_package,
                                 **options)
-        return Outcome(result, asked=tuple(asked.items()))
+        return Outcome(result, asked=answers.asked)
 
     outcomes, views = schedule.in_order(resolved, homes, process)
     outcomes = schedule.settled(resolved, outcomes, views, process, snapshot)

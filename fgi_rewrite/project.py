@@ -97,15 +97,12 @@ class ProjectReferences:
 
     def text_of(self, path: Path) -> Optional[str]:
         """One file's text as first read (None: not below the root, or unreadable)."""
-        files = self._files()
-        found = files.get(path)  # callers mostly pass real paths already: no system call
-        return found if found is not None else files.get(path.resolve())
+        return _by_path(self._files(), path)
 
     def digest_of(self, path: Path) -> Optional[str]:
         """The content digest of a file as first read from disk (None: not read from disk)."""
         self._files()
-        found = self._digests.get(path)
-        return found if found is not None else self._digests.get(path.resolve())
+        return _by_path(self._digests, path)
 
     def texts(self, overrides: Optional[dict[Path, str]] = None) -> dict[Path, str]:
         """Every Python file below the root (resolved path -> text), with `overrides` applied."""
@@ -137,6 +134,11 @@ class ProjectReferences:
         """`assigned(name)`: does another file bind an attribute `name` (`x.name = ...`, or
         `name = ...` indented, as in a class body)? Then `self.name(...)` is not rewritten."""
         return attribute_assigned_outside(path.resolve(), self._files())
+
+
+def _by_path(table: dict[Path, str], path: Path) -> Optional[str]:
+    found = table.get(path)  # callers mostly pass real paths already: no system call
+    return found if found is not None else table.get(path.resolve())
 
 
 _BY_ROOT: dict[Path, ProjectReferences] = {}

@@ -66,22 +66,22 @@ def run(tasks: list[Task], job: Job, progress: Progress, workers: Workers) -> li
         homes = {i for i, task in enumerate(tasks) if defined.get(module_name_for(Path(task.target))[0])}
     heavy = [i for i, task in enumerate(tasks) if _may_be_heavy(task, job)] if workers.jobs > 1 else []
     light_checks = sum(1 for task in tasks if task.syntax_check) - len(heavy)
-    # A pool pays off for files that get analysed, or for many syntax checks; reading files and
-    # a text search is faster than sending them to another process.
     paths = [resolved_path(Path(task.target)) for task in tasks]
 
     def process(i: int, view: Optional[dict[Path, str]], again: bool) -> Outcome:
         outcome = None if again else _already_read(tasks[i], job)
         if outcome is None:
             outcome = process_file(dataclasses.replace(tasks[i], expected=None) if again else tasks[i],
-                                   dataclasses.replace(job, overrides=view or None))
+                                   dataclasses.replace(job, overrides=view) if view else job)
         progress.step()
         return outcome
 
+    # A pool pays off for files that get analysed, or for many syntax checks; reading files and
+    # a text search is faster than sending them to another process.
     if workers.jobs <= 1 or (len(heavy) < 2 and light_checks < POOL_MIN_CHECKS):
         outcomes, views = in_order(paths, homes, process)
     else:
-        outcomes, views = _with_workers(tasks, paths, job, progress, workers, homes, heavy)
+        outcomes, views = _with_workers(tasks, paths, job, progress, workers, homes, heavy, process)
     return settled(paths, outcomes, views, process, references_for(Path(job.root)))
 
 
@@ -143,7 +143,7 @@ def holds(outcome: Outcome, own: Path, snapshot: Snapshot, before: dict[Path, st
 
 
 def _with_workers(tasks: list[Task], paths: list[Path], job: Job, progress: Progress, workers: Workers,
-                  homes: set[int], heavy: list[int]) -> tuple[list[Outcome], Views]:
+                  homes: set[int], heavy: list[int], process: Process) -> tuple[list[Outcome], Views]:
     # The few files that get the full analysis cost a hundred times the others: they go out
     # first, one at a time, callers before homes, biggest first, so that no worker is left with
     # a queue of them. Syntax checks follow in chunks; files that are only read are read here,
@@ -173,8 +173,7 @@ def _with_workers(tasks: list[Task], paths: list[Path], job: Job, progress: Prog
         if read_here:
             for _ in range(min(_READ_BETWEEN_POLLS, len(read_here))):
                 i = read_here.popleft()
-                outcomes[i] = _already_read(tasks[i], job) or process_file(tasks[i], job)
-                progress.step()
+                outcomes[i] = process(i, None, False)
             finished = [future for future in running if future.done()]
         else:
             finished = list(wait(running, return_when=FIRST_COMPLETED).done)
@@ -189,8 +188,7 @@ def _with_workers(tasks: list[Task], paths: list[Path], job: Job, progress: Prog
             callers = [outcome if i not in homes else None for i, outcome in enumerate(outcomes)]
             later = dataclasses.replace(job, overrides=_rewritten_texts(paths, callers) or None)
     for i in read_here:
-        outcomes[i] = _already_read(tasks[i], job) or process_file(tasks[i], job)
-        progress.step()
+        outcomes[i] = process(i, None, False)
     if checked_results is None:
         checked_results = workers.map(job, [tasks[i] for i in checked], 1)
     for i, outcome in zip(checked, checked_results):

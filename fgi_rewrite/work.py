@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from .cache import content_digest
 from .files import DecodeError, decode, may_matter, syntax_error
@@ -78,14 +78,39 @@ def syntax_only(text: str, name: str) -> FileResult:
     return FileResult(name, "", "", error=syntax_error(text, name))
 
 
+class RecordedAnswers:
+    """`referenced_elsewhere` for one file: asks `question` once per name and keeps the
+    answers, for `Outcome.asked`."""
+
+    def __init__(self, question: Callable[[str], bool]):
+        self._question = question
+        self._answers: dict[str, bool] = {}
+
+    def __call__(self, name: str) -> bool:
+        if name not in self._answers:
+            self._answers[name] = self._question(name)
+        return self._answers[name]
+
+    @property
+    def asked(self) -> tuple[tuple[str, bool], ...]:
+        return tuple(self._answers.items())
+
+
+def cached_outcome(task: Task, digest: str) -> Optional[Outcome]:
+    """The outcome of a file the cache vouches for (None: it does not)."""
+    if task.expected is not None and (task.expected == digest
+                                      or (not task.syntax_check and task.expected == UNCHECKED + digest)):
+        return Outcome(FileResult(task.name, "", ""), digest=digest, cached=True)
+    return None
+
+
 def outcome_if_only_read(task: Task, text: str, digest: str, project: Optional[ProjectIndex]) -> Optional[Outcome]:
     """What `process_file` gives a file that is not to be syntax-checked and cannot matter,
     from its text and digest as already read (None: the file needs more than reading)."""
     if task.syntax_check or worth_parsing(text, project):
         return None
-    if task.expected in (digest, UNCHECKED + digest):
-        return Outcome(FileResult(task.name, "", ""), digest=digest, cached=True)
-    return Outcome(FileResult(task.name, "", ""), None, digest, cacheable=True, checked=False)
+    return cached_outcome(task, digest) or Outcome(FileResult(task.name, "", ""), None, digest, cacheable=True,
+                                                   checked=False)
 
 
 def process_file(task: Task, job: Job) -> Outcome:
@@ -96,9 +121,9 @@ def process_file(task: Task, job: Job) -> Outcome:
     except OSError as error:
         return Outcome(failure(name, "FGI903", f"cannot read: {error.strerror or error}"))
     digest = content_digest(data)
-    if task.expected is not None and (task.expected == digest
-                                      or (not task.syntax_check and task.expected == UNCHECKED + digest)):
-        return Outcome(FileResult(name, "", ""), digest=digest, cached=True)
+    cached = cached_outcome(task, digest)
+    if cached is not None:
+        return cached
     try:
         source = decode(data)
     except DecodeError as error:
@@ -107,14 +132,13 @@ def process_file(task: Task, job: Job) -> Outcome:
     # takes from the project index is covered by the cache key (the index's fingerprint).
     consulted = False
     checked = True  # parsed or syntax-checked: only then may the cache vouch for the file
-    asked: dict[str, bool] = {}
+    answers = RecordedAnswers(lambda symbol: references_for(Path(job.root)).referenced_outside(
+        target, job.overrides)(symbol))
 
     def referenced_elsewhere(symbol: str) -> bool:
         nonlocal consulted
         consulted = True
-        if symbol not in asked:
-            asked[symbol] = references_for(Path(job.root)).referenced_outside(target, job.overrides)(symbol)
-        return asked[symbol]
+        return answers(symbol)
 
     def assigned_elsewhere(attribute: str) -> bool:
         nonlocal consulted
@@ -152,4 +176,4 @@ def process_file(task: Task, job: Job) -> Outcome:
         result = dataclasses.replace(result, source="", new_source="")
     # Cached: what depends on this content alone (refusals are replayed from the cache).
     cacheable = result.error is None and not result.changed and not consulted
-    return Outcome(result, new_data, digest, cacheable, checked, asked=tuple(asked.items()))
+    return Outcome(result, new_data, digest, cacheable, checked, asked=answers.asked)

@@ -338,7 +338,7 @@ class ProjectIndex:
     # Names that some module binds to a Function or alias by `import ... as NAME` (renames of
     # renames too): a file spelling only such a name can still call one.
     renamed: set[str] = field(default_factory=set)
-    _mention: Optional[object] = field(default=None, repr=False, compare=False)
+    _mention: Optional[Mentions] = field(default=None, repr=False, compare=False)
     _defined: Optional[dict] = field(default=None, repr=False, compare=False)
     _leads: dict = field(default_factory=dict, repr=False, compare=False)
     # Per process, never pickled: analyses made, and modules parsed by source text (the
@@ -439,7 +439,7 @@ class ProjectIndex:
                 before, after = trailing.search(left[-100:]), leading.match(right)
                 if before is not None and after is not None:
                     pairs.add((before.group(1), after.group(1)))
-        known = {name for s in self.modules.values() for name in (*s.function_classes, *s.apply_aliases)}
+        known = {name for names in self.defined_by_module().values() for name in names}
         while known:  # renames of renames too
             found = {new for old, new in pairs if old in known} - self.renamed - known
             self.renamed |= found
@@ -454,7 +454,7 @@ class ProjectIndex:
             self._mention = Mentions(
                 frozenset(name for s in summaries for name in s.function_classes),
                 tuple(sorted({name for s in summaries for name in s.apply_aliases} | self.renamed)))
-        return self._mention.in_text(source)  # type: ignore[union-attr]
+        return self._mention.in_text(source)
 
     def leads_to_function(self, qualified: str) -> bool:
         """Could `qualified`, or a chain of attributes read from it (`mod.sub.Fn`), resolve to a
@@ -463,12 +463,7 @@ class ProjectIndex:
         known = self._leads.get(qualified)
         if known is not None:
             return known
-        candidates = {f"{home}.{name}" for home, names in self.defined_by_module().items() for name in names}
-        submodules: dict[str, set[str]] = {}
-        for module in {*dict.keys(self.modules), *self.modules.paths}:
-            parent, _, last = module.rpartition(".")
-            if parent:
-                submodules.setdefault(parent, set()).add(last)
+        candidates, submodules = self._reach_tables()
         seen: set[str] = set()
         stack = [self.resolve(qualified, analyse=False)]
         found = False
@@ -486,6 +481,19 @@ class ProjectIndex:
                     stack.append(self.resolve(f"{current}.{attribute}", analyse=False))
         self._leads[qualified] = found
         return found
+
+    def _reach_tables(self) -> tuple[set[str], dict[str, set[str]]]:
+        """For `leads_to_function`, made once per process: the qualified candidate names, and
+        each module's submodules (read as attributes of it)."""
+        if "reach" not in self.memo:
+            candidates = {f"{home}.{name}" for home, names in self.defined_by_module().items() for name in names}
+            submodules: dict[str, set[str]] = {}
+            for module in {*dict.keys(self.modules), *self.modules.paths}:
+                parent, _, last = module.rpartition(".")
+                if parent:
+                    submodules.setdefault(parent, set()).add(last)
+            self.memo["reach"] = (candidates, submodules)
+        return self.memo["reach"]
 
     def reaches(self, module: str) -> bool:
         """Could this module import a Function, an alias, or a module that defines one?"""
