@@ -11,12 +11,6 @@ if TYPE_CHECKING:
     import black
 
 
-def default_mode() -> "black.Mode":
-    import black
-
-    return black.Mode()
-
-
 def is_black_clean(source: str, mode: Optional["black.Mode"] = None) -> bool:
     import black
 
